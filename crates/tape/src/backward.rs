@@ -1,0 +1,397 @@
+//! The chain rule: one iterative reverse walk over the graph.
+//!
+//! Nodes are visited from the highest sequence number down (a max-heap keyed
+//! by creation order), which is a topological order because every input is
+//! created before the ops that use it. Gradients live in a separate map keyed
+//! by node and each is removed the moment its node is processed, so
+//! intermediate gradients are freed as soon as they are consumed. Unless the
+//! graph is retained, each visited non-leaf node is removed from the arena
+//! too. There is no recursion, so a chain of a million ops needs no stack.
+
+use crate::element::Element;
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::{GraphInner, NodeKey};
+use crate::op::BackwardContext;
+use crate::shape::fmt_shape;
+use crate::tensor::Tensor;
+use crate::var::{NodeRef, Var};
+use slotmap::SecondaryMap;
+use smallvec::SmallVec;
+use std::collections::BinaryHeap;
+use std::rc::Rc;
+
+/// Options for [`Var::backward_with`].
+#[derive(Clone, Default)]
+pub struct BackwardOptions<T: Element> {
+    /// ∂L/∂output; required when the output is not a single element.
+    pub upstream: Option<Tensor<T>>,
+    /// Keep the graph so backward can run through it again.
+    pub retain_graph: bool,
+}
+
+/// Where the engine delivers gradients.
+enum Sink<'a> {
+    /// Accumulate into leaves (and their parameters): `backward()`.
+    Leaves,
+    /// Capture the gradients of these nodes and return them: `grad()`.
+    Capture(&'a [NodeKey]),
+}
+
+fn graph_freed() -> Error {
+    Error::new(
+        "backward",
+        ErrorKind::GraphFreed,
+        "the graph behind this value was freed by an earlier backward \
+         (pass retain_graph: true to the first backward to run backward twice)",
+    )
+}
+
+/// Adds `g` into the gradient slot of `key`; returns true if the slot was empty.
+fn accumulate<T: Element>(
+    grads: &mut SecondaryMap<NodeKey, Var<T>>,
+    key: NodeKey,
+    g: Var<T>,
+) -> Result<bool> {
+    let Some(acc) = grads.remove(key) else {
+        grads.insert(key, g);
+        return Ok(true);
+    };
+    let sum = if acc.requires_grad() || g.requires_grad() {
+        acc.try_add(&g)?
+    } else {
+        // The tensor is moved out of its handle, so it is uniquely owned and adds in place.
+        let mut t = acc.into_value();
+        crate::tensor_ops::add_assign(&mut t, g.value());
+        Var::constant(t)
+    };
+    grads.insert(key, sum);
+    Ok(false)
+}
+
+/// Runs the chain rule from `roots` (node, ∂L/∂node) down through the graph.
+fn run<T: Element>(
+    graph: &Rc<GraphInner<T>>,
+    roots: Vec<(NodeKey, Var<T>)>,
+    sink: Sink<'_>,
+    create_graph: bool,
+    retain_graph: bool,
+) -> Result<SecondaryMap<NodeKey, Var<T>>> {
+    let retain = retain_graph || create_graph;
+    let mut grads: SecondaryMap<NodeKey, Var<T>> = SecondaryMap::new();
+    let mut captured: SecondaryMap<NodeKey, Var<T>> = SecondaryMap::new();
+    let mut heap: BinaryHeap<(u64, NodeKey)> = BinaryHeap::new();
+
+    // Nodes created before the earliest target cannot lead to a target.
+    let min_seq = match &sink {
+        Sink::Leaves => 0,
+        Sink::Capture(targets) => {
+            let nodes = graph.nodes.borrow();
+            targets
+                .iter()
+                .filter_map(|k| nodes.get(*k).map(|n| n.seq))
+                .min()
+                .unwrap_or(u64::MAX)
+        }
+    };
+    for (key, g) in roots {
+        let seq = graph
+            .nodes
+            .borrow()
+            .get(key)
+            .map(|n| n.seq)
+            .ok_or_else(graph_freed)?;
+        if accumulate(&mut grads, key, g)? {
+            heap.push((seq, key));
+        }
+    }
+
+    while let Some((seq, key)) = heap.pop() {
+        let grad = grads.remove(key).expect("a queued node has a gradient");
+        if let Sink::Capture(targets) = &sink {
+            if targets.contains(&key) {
+                captured.insert(key, grad.clone());
+            }
+        }
+        // Take what backward needs out of the arena, so the op may record new
+        // nodes (create_graph) while it runs.
+        let (op, inputs, value) = {
+            let mut nodes = graph.nodes.borrow_mut();
+            let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
+            if let Some(leaf) = node.leaf.as_mut() {
+                if let Sink::Leaves = sink {
+                    let g = grad.value();
+                    match &leaf.param {
+                        Some(p) => p.accumulate_grad(g),
+                        None => match &mut leaf.grad {
+                            Some(acc) => crate::tensor_ops::add_assign(acc, g),
+                            slot @ None => *slot = Some(g.clone()),
+                        },
+                    }
+                }
+                continue;
+            }
+            if retain {
+                let op = node.op.take().ok_or_else(|| {
+                    Error::new(
+                        "backward",
+                        ErrorKind::GraphFreed,
+                        "re-entrant backward through the same node",
+                    )
+                })?;
+                (op, node.inputs.clone(), node.value.clone())
+            } else {
+                let node = nodes.remove(key).expect("checked above");
+                (
+                    node.op.expect("non-leaf nodes have an op"),
+                    node.inputs,
+                    node.value,
+                )
+            }
+        };
+
+        let as_var = |value: &Tensor<T>, k: Option<NodeKey>| match (create_graph, k) {
+            (true, Some(k)) => Var::from_node(
+                value.clone(),
+                NodeRef {
+                    graph: graph.clone(),
+                    key: k,
+                },
+            ),
+            _ => Var::constant(value.clone()),
+        };
+        let input_vars: SmallVec<[Var<T>; 2]> = inputs
+            .iter()
+            .map(|i| as_var(&i.value, i.key.map(|(k, _)| k)))
+            .collect();
+        let needs: SmallVec<[bool; 2]> = inputs
+            .iter()
+            .map(|i| i.key.is_some_and(|(_, s)| s >= min_seq))
+            .collect();
+        let output = as_var(&value, Some(key));
+        let result = op.backward(&BackwardContext {
+            inputs: &input_vars,
+            output: &output,
+            grad: &grad,
+            needs_grad: &needs,
+            create_graph,
+        });
+        if retain {
+            if let Some(node) = graph.nodes.borrow_mut().get_mut(key) {
+                node.op = Some(op);
+            }
+        }
+        let input_grads = result?;
+        drop(grad);
+        for (i, (input, g)) in inputs.iter().zip(input_grads).enumerate() {
+            let (Some((k, s)), Some(g)) = (input.key, g) else {
+                continue;
+            };
+            if !needs[i] {
+                continue;
+            }
+            if g.shape() != input.value.shape() {
+                return Err(Error::shape(
+                    "backward",
+                    format!(
+                        "op {} returned a gradient of shape {} for input {} of shape {}",
+                        graph
+                            .nodes
+                            .borrow()
+                            .get(key)
+                            .and_then(|n| n.op.as_ref())
+                            .map_or("?".into(), |o| o.name().to_string()),
+                        fmt_shape(g.shape()),
+                        i,
+                        fmt_shape(input.value.shape())
+                    ),
+                ));
+            }
+            if accumulate(&mut grads, k, g)? {
+                heap.push((s, k));
+            }
+        }
+        let _ = seq;
+    }
+    Ok(captured)
+}
+
+impl<T: Element> Var<T> {
+    /// Backpropagates from this scalar: fills `grad()` of every leaf and
+    /// parameter it depends on, accumulating where a value is used more than
+    /// once, then frees the walked graph. Panics on error (see [`Var::try_backward`]).
+    #[track_caller]
+    pub fn backward(&self) {
+        crate::error::or_panic(self.try_backward(BackwardOptions::default()))
+    }
+
+    /// [`Var::backward`] with an explicit upstream gradient and/or `retain_graph`.
+    #[track_caller]
+    pub fn backward_with(&self, options: BackwardOptions<T>) {
+        crate::error::or_panic(self.try_backward(options))
+    }
+
+    /// Fallible backward: errors if this value does not require grad, is not a
+    /// scalar and no upstream gradient is given, or its graph was freed.
+    pub fn try_backward(&self, options: BackwardOptions<T>) -> Result<()> {
+        let node = self.node.as_ref().ok_or_else(|| {
+            Error::new(
+                "backward",
+                ErrorKind::Argument,
+                "this value does not require grad (it has no graph node)",
+            )
+        })?;
+        let seed = seed_gradient("backward", self, options.upstream)?;
+        run(
+            &node.graph,
+            vec![(node.key, Var::constant(seed))],
+            Sink::Leaves,
+            false,
+            options.retain_graph,
+        )?;
+        Ok(())
+    }
+}
+
+fn seed_gradient<T: Element>(
+    op: &'static str,
+    output: &Var<T>,
+    upstream: Option<Tensor<T>>,
+) -> Result<Tensor<T>> {
+    match upstream {
+        Some(u) if u.shape() == output.shape() => Ok(u),
+        Some(u) => Err(Error::shape(
+            op,
+            format!(
+                "upstream gradient {} does not match output {}",
+                fmt_shape(u.shape()),
+                fmt_shape(output.shape())
+            ),
+        )),
+        None if output.numel() == 1 => Ok(Tensor::ones(output.shape())),
+        None => Err(Error::new(
+            op,
+            ErrorKind::NotScalar,
+            format!(
+                "output of shape {} is not a scalar: pass an upstream gradient of that shape",
+                fmt_shape(output.shape())
+            ),
+        )),
+    }
+}
+
+/// Options for [`try_grad`].
+#[derive(Clone, Copy, Default, Debug)]
+pub struct GradOptions {
+    /// Record the backward pass so the result can be differentiated again.
+    pub create_graph: bool,
+    /// Keep the graph for another backward (always on with `create_graph`).
+    pub retain_graph: bool,
+}
+
+/// ∂(Σ outputs·upstream)/∂inputs, like `torch.autograd.grad`. Leaves' stored
+/// gradients are not touched. With `create_graph` the results are graph
+/// values that can be differentiated again. Inputs that the outputs do not
+/// depend on get zeros. `upstream[i]` defaults to ones for single-element outputs.
+pub fn try_grad<T: Element>(
+    outputs: &[&Var<T>],
+    upstream: &[Option<&Var<T>>],
+    inputs: &[&Var<T>],
+    options: GradOptions,
+) -> Result<Vec<Var<T>>> {
+    let mut graph: Option<Rc<GraphInner<T>>> = None;
+    let mut roots = Vec::with_capacity(outputs.len());
+    for (i, out) in outputs.iter().enumerate() {
+        let Some(node) = &out.node else {
+            return Err(Error::new(
+                "grad",
+                ErrorKind::Argument,
+                format!("output {i} does not require grad"),
+            ));
+        };
+        match &graph {
+            None => graph = Some(node.graph.clone()),
+            Some(g) if Rc::ptr_eq(g, &node.graph) => {}
+            Some(_) => {
+                return Err(Error::new(
+                    "grad",
+                    ErrorKind::ForeignGraph,
+                    "outputs belong to different graphs",
+                ))
+            }
+        }
+        let seed = match upstream.get(i).copied().flatten() {
+            Some(u) => {
+                seed_gradient("grad", out, Some(u.value().clone()))?;
+                u.clone()
+            }
+            None => Var::constant(seed_gradient("grad", out, None)?),
+        };
+        roots.push((node.key, seed));
+    }
+    let graph = graph.ok_or_else(|| Error::argument("grad", "no outputs given"))?;
+    let mut targets = Vec::with_capacity(inputs.len());
+    for (i, v) in inputs.iter().enumerate() {
+        match &v.node {
+            Some(n) if Rc::ptr_eq(&n.graph, &graph) => targets.push(n.key),
+            Some(_) => {
+                return Err(Error::new(
+                    "grad",
+                    ErrorKind::ForeignGraph,
+                    format!("input {i} belongs to another graph"),
+                ))
+            }
+            None => {
+                return Err(Error::new(
+                    "grad",
+                    ErrorKind::Argument,
+                    format!("input {i} does not require grad"),
+                ))
+            }
+        }
+    }
+    let captured = run(
+        &graph,
+        roots,
+        Sink::Capture(&targets),
+        options.create_graph,
+        options.retain_graph,
+    )?;
+    Ok(targets
+        .iter()
+        .zip(inputs)
+        .map(|(k, v)| {
+            captured
+                .get(*k)
+                .cloned()
+                .unwrap_or_else(|| Var::constant(v.value().zeros_like()))
+        })
+        .collect())
+}
+
+/// The gradient of a single-element `output` with respect to each input.
+///
+/// ```
+/// use chainrule_tape::{grad, Graph, Tensor};
+/// let g = Graph::new();
+/// let x = g.leaf(Tensor::scalar(3.0f64));
+/// let y = &(&x * &x) * &x;                     // x³
+/// let [dy] = grad(&y, [&x], true);             // 3x², still in the graph
+/// let [d2y] = grad(&dy, [&x], false);          // 6x
+/// assert_eq!((dy.item(), d2y.item()), (27.0, 18.0));
+/// ```
+#[track_caller]
+pub fn grad<T: Element, const N: usize>(
+    output: &Var<T>,
+    inputs: [&Var<T>; N],
+    create_graph: bool,
+) -> [Var<T>; N] {
+    let options = GradOptions {
+        create_graph,
+        retain_graph: create_graph,
+    };
+    let v = crate::error::or_panic(try_grad(&[output], &[], &inputs, options));
+    match v.try_into() {
+        Ok(a) => a,
+        Err(_) => unreachable!("try_grad returns one gradient per input"),
+    }
+}

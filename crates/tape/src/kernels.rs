@@ -1,0 +1,342 @@
+//! Forward kernels shared by many ops: elementwise maps, broadcasting binary
+//! maps, strided gathers (permute, broadcast) and axis reductions.
+//!
+//! Large inputs are split across rayon's pool; small ones run inline so a
+//! one-element op never pays for thread hand-off. Chunking is fixed by the
+//! shape, never by timing, so parallel results are bit-reproducible.
+
+use crate::shape::{contiguous_strides, numel, Shape};
+use rayon::prelude::*;
+
+/// Inputs with at least this many elements are processed in parallel.
+pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
+
+/// Elements per parallel work item for flat elementwise maps.
+const CHUNK: usize = 1 << 13;
+
+/// `f` applied to every element.
+pub fn map<T: Copy + Send + Sync>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
+    if x.len() < PARALLEL_MIN_ELEMENTS {
+        return x.iter().map(|&v| f(v)).collect();
+    }
+    let mut out = Vec::with_capacity(x.len());
+    x.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
+    out
+}
+
+/// `f` applied pairwise to two equally long slices.
+pub fn zip_map<T: Copy + Send + Sync>(
+    a: &[T],
+    b: &[T],
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> Vec<T> {
+    debug_assert_eq!(a.len(), b.len());
+    if a.len() < PARALLEL_MIN_ELEMENTS {
+        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    }
+    let mut out = Vec::with_capacity(a.len());
+    a.par_iter()
+        .zip(b.par_iter())
+        .map(|(&x, &y)| f(x, y))
+        .collect_into_vec(&mut out);
+    out
+}
+
+/// In-place `a[i] = f(a[i], b[i])`.
+pub fn zip_assign<T: Copy + Send + Sync>(
+    a: &mut [T],
+    b: &[T],
+    f: impl Fn(T, T) -> T + Sync + Send,
+) {
+    debug_assert_eq!(a.len(), b.len());
+    if a.len() < PARALLEL_MIN_ELEMENTS {
+        a.iter_mut().zip(b).for_each(|(x, &y)| *x = f(*x, y));
+    } else {
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .for_each(|(xs, ys)| xs.iter_mut().zip(ys).for_each(|(x, &y)| *x = f(*x, y)));
+    }
+}
+
+/// Offsets of row `r` (a flat index over all but the last dimension) in each operand.
+#[inline]
+fn row_offsets<const K: usize>(
+    shape: &[usize],
+    strides: &[&[usize]; K],
+    mut r: usize,
+) -> [usize; K] {
+    let mut offs = [0usize; K];
+    let outer = shape.len().saturating_sub(1);
+    for d in (0..outer).rev() {
+        let i = r % shape[d];
+        r /= shape[d];
+        for k in 0..K {
+            offs[k] += i * strides[k][d];
+        }
+    }
+    offs
+}
+
+/// Elementwise `f(a, b)` with NumPy broadcasting to `out_shape`.
+/// `sa` and `sb` are the operands' broadcast strides (0 on broadcast dimensions).
+pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
+    a: &[T],
+    sa: &[usize],
+    b: &[T],
+    sb: &[usize],
+    out_shape: &[usize],
+    f: impl Fn(T, T) -> T + Sync + Send,
+) -> Vec<T> {
+    let n = numel(out_shape);
+    if out_shape.is_empty() {
+        return vec![f(a[0], b[0])];
+    }
+    let last = *out_shape.last().unwrap();
+    let (la, lb) = (sa[sa.len() - 1], sb[sb.len() - 1]);
+    let mut out = vec![T::default(); n];
+    if n == 0 {
+        return out;
+    }
+    let fill = |r: usize, dst: &mut [T]| {
+        let [oa, ob] = row_offsets(out_shape, &[sa, sb], r);
+        match (la, lb) {
+            (1, 1) => {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = f(a[oa + j], b[ob + j]);
+                }
+            }
+            (1, 0) => {
+                let y = b[ob];
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = f(a[oa + j], y);
+                }
+            }
+            (0, 1) => {
+                let x = a[oa];
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = f(x, b[ob + j]);
+                }
+            }
+            _ => {
+                for (j, d) in dst.iter_mut().enumerate() {
+                    *d = f(a[oa + j * la], b[ob + j * lb]);
+                }
+            }
+        }
+    };
+    if n < PARALLEL_MIN_ELEMENTS {
+        for (r, dst) in out.chunks_mut(last).enumerate() {
+            fill(r, dst);
+        }
+    } else {
+        out.par_chunks_mut(last)
+            .enumerate()
+            .for_each(|(r, dst)| fill(r, dst));
+    }
+    out
+}
+
+/// Copies a strided view of `x` into a new contiguous buffer of `out_shape`.
+/// `src_strides[d]` is the step in `x` for dimension `d` of the output
+/// (0 for broadcast dimensions). Used by permute, transpose and broadcast_to.
+pub fn gather_strided<T: Copy + Send + Sync + Default>(
+    x: &[T],
+    out_shape: &[usize],
+    src_strides: &[usize],
+) -> Vec<T> {
+    let n = numel(out_shape);
+    if out_shape.is_empty() {
+        return vec![x[0]];
+    }
+    let mut out = vec![T::default(); n];
+    if n == 0 {
+        return out;
+    }
+    let last = *out_shape.last().unwrap();
+    let ls = src_strides[src_strides.len() - 1];
+    let fill = |r: usize, dst: &mut [T]| {
+        let [o] = row_offsets(out_shape, &[src_strides], r);
+        if ls == 1 {
+            dst.copy_from_slice(&x[o..o + last]);
+        } else {
+            for (j, d) in dst.iter_mut().enumerate() {
+                *d = x[o + j * ls];
+            }
+        }
+    };
+    if n < PARALLEL_MIN_ELEMENTS {
+        for (r, dst) in out.chunks_mut(last).enumerate() {
+            fill(r, dst);
+        }
+    } else {
+        out.par_chunks_mut(last)
+            .enumerate()
+            .for_each(|(r, dst)| fill(r, dst));
+    }
+    out
+}
+
+/// Reduces `x` (of `shape`) over the sorted axes `axes` with `combine`,
+/// starting every output element at `init`. The result has the keepdim shape
+/// (reduced axes of size 1), row-major.
+pub fn reduce<T: Copy + Send + Sync>(
+    x: &[T],
+    shape: &[usize],
+    axes: &[usize],
+    init: T,
+    combine: impl Fn(T, T) -> T + Sync + Send,
+) -> Vec<T> {
+    let kept: Shape = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+        .collect();
+    let mut ostrides = contiguous_strides(&kept);
+    for &a in axes {
+        ostrides[a] = 0;
+    }
+    let mut out = vec![init; numel(&kept)];
+    if x.is_empty() {
+        return out;
+    }
+    if shape.is_empty() {
+        out[0] = combine(init, x[0]);
+        return out;
+    }
+    let rows0 = shape[0];
+    let per0 = x.len() / rows0;
+    if x.len() < PARALLEL_MIN_ELEMENTS || rows0 < 2 {
+        reduce_rows(x, shape, &ostrides, &mut out, &combine);
+        return out;
+    }
+    let parts = (rayon::current_num_threads() * 4).min(rows0);
+    let block = rows0.div_ceil(parts);
+    if ostrides[0] == 0 {
+        // Axis 0 is reduced: each block yields a partial result; partials are
+        // combined in block order so the sum is the same on every run.
+        let partials: Vec<Vec<T>> = x
+            .par_chunks(block * per0)
+            .map(|xs| {
+                let mut sub: Shape = shape.into();
+                sub[0] = xs.len() / per0;
+                let mut part = vec![init; out.len()];
+                reduce_rows(xs, &sub, &ostrides, &mut part, &combine);
+                part
+            })
+            .collect();
+        for part in partials {
+            for (o, p) in out.iter_mut().zip(part) {
+                *o = combine(*o, p);
+            }
+        }
+    } else {
+        // Axis 0 is kept: blocks write disjoint slices of the output.
+        let out_per0 = ostrides[0];
+        out.par_chunks_mut(block * out_per0)
+            .zip(x.par_chunks(block * per0))
+            .for_each(|(os, xs)| {
+                let mut sub: Shape = shape.into();
+                sub[0] = xs.len() / per0;
+                reduce_rows(xs, &sub, &ostrides, os, &combine);
+            });
+    }
+    out
+}
+
+/// Sequential core of [`reduce`]: walks `x` row by row (rows of the last
+/// dimension), tracking the output offset with a multi-index counter.
+fn reduce_rows<T: Copy>(
+    x: &[T],
+    shape: &[usize],
+    ostrides: &[usize],
+    out: &mut [T],
+    combine: &impl Fn(T, T) -> T,
+) {
+    let r = shape.len();
+    let last = shape[r - 1];
+    if last == 0 {
+        return;
+    }
+    let ls = ostrides[r - 1];
+    let mut idx: Shape = smallvec::smallvec![0; r - 1];
+    let mut obase = 0usize;
+    for xr in x.chunks_exact(last) {
+        if ls == 0 {
+            let mut acc = out[obase];
+            for &v in xr {
+                acc = combine(acc, v);
+            }
+            out[obase] = acc;
+        } else {
+            for (j, &v) in xr.iter().enumerate() {
+                let o = obase + j * ls;
+                out[o] = combine(out[o], v);
+            }
+        }
+        for d in (0..r - 1).rev() {
+            idx[d] += 1;
+            obase += ostrides[d];
+            if idx[d] < shape[d] {
+                break;
+            }
+            obase -= ostrides[d] * shape[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reduce_over_middle_axis_matches_hand_sum() {
+        // x[i, j, k] = 100 i + 10 j + k, shape [2, 3, 2]; sum over j.
+        let x: Vec<f64> = (0..12)
+            .map(|f| (100 * (f / 6) + 10 * ((f / 2) % 3) + f % 2) as f64)
+            .collect();
+        let s = reduce(&x, &[2, 3, 2], &[1], 0.0, |a, b| a + b);
+        assert_eq!(s, vec![30.0, 33.0, 330.0, 333.0]);
+    }
+
+    #[test]
+    fn parallel_reduce_equals_sequential_reduce_bit_for_bit() {
+        let x: Vec<f32> = (0..200_000)
+            .map(|i| ((i * 7919) % 1000) as f32 * 1e-3)
+            .collect();
+        for axes in [&[0usize][..], &[1], &[0, 1]] {
+            let shape = [400, 500];
+            let par = reduce(&x, &shape, axes, 0.0, |a, b| a + b);
+            let kept: Vec<usize> = (0..2)
+                .map(|i| if axes.contains(&i) { 1 } else { shape[i] })
+                .collect();
+            let mut ostrides = contiguous_strides(&kept);
+            for &a in axes {
+                ostrides[a] = 0;
+            }
+            let mut seq = vec![0.0f32; numel(&kept)];
+            reduce_rows(&x, &shape, &ostrides, &mut seq, &|a, b| a + b);
+            let close = par
+                .iter()
+                .zip(&seq)
+                .all(|(p, s)| (p - s).abs() <= 1e-3 * s.abs().max(1.0));
+            assert!(close, "axes {axes:?}");
+            assert_eq!(
+                par,
+                reduce(&x, &shape, axes, 0.0, |a, b| a + b),
+                "deterministic"
+            );
+        }
+    }
+
+    #[test]
+    fn broadcast_binary_handles_every_stride_pattern() {
+        // [2, 3] + [3] and [2, 1] + [1, 3]
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let b = [10.0, 20.0, 30.0];
+        let out = binary_broadcast(&a, &[3, 1], &b, &[0, 1], &[2, 3], |x, y| x + y);
+        assert_eq!(out, vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+        let out = binary_broadcast(&[1.0, 2.0], &[1, 0], &b, &[0, 1], &[2, 3], |x, y| x * y);
+        assert_eq!(out, vec![10.0, 20.0, 30.0, 20.0, 40.0, 60.0]);
+    }
+}

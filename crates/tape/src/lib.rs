@@ -1,0 +1,40 @@
+//! # chainrule-tape
+//!
+//! Tensors, the define-by-run graph (a `slotmap` arena), the reverse-mode
+//! engine (iterative, higher order), parameters, and gradient checking.
+//!
+//! The flow of one step: ops compute their value eagerly and record a node
+//! ([`Var::from_op`]); [`Var::backward`] walks the nodes from the newest to
+//! the oldest, calling each op's backward (written in differentiable ops, so
+//! [`grad`] with `create_graph` can go again), and frees what it walked.
+
+pub mod arith;
+mod backward;
+pub mod element;
+pub mod error;
+pub mod gradcheck;
+mod graph;
+pub mod kernels;
+mod mode;
+pub mod op;
+mod overloads;
+mod param;
+pub mod shape;
+mod tensor;
+pub mod tensor_ops;
+mod var;
+
+pub use backward::{grad, try_grad, BackwardOptions, GradOptions};
+pub use element::Element;
+pub use error::{Error, ErrorKind, Result};
+pub use gradcheck::{
+    gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, try_gradcheck_with,
+    try_gradgradcheck_with, GradcheckOptions, GradcheckReport,
+};
+pub use graph::{Graph, NodeKey};
+pub use mode::{is_grad_enabled, no_grad, set_grad_enabled, GradModeGuard};
+pub use op::{BackwardContext, InputGrads, Op};
+pub use param::Parameter;
+pub use shape::Shape;
+pub use tensor::Tensor;
+pub use var::Var;

@@ -1,0 +1,204 @@
+//! `Var<T>`: the user's handle on a value in the graph.
+
+use crate::element::Element;
+use crate::error::{Error, ErrorKind, Result};
+use crate::graph::{Graph, GraphInner, Input, Node, NodeKey};
+use crate::mode::is_grad_enabled;
+use crate::op::Op;
+use crate::tensor::Tensor;
+use smallvec::SmallVec;
+use std::rc::Rc;
+
+/// A reference to a node: its graph and key.
+#[derive(Clone)]
+pub(crate) struct NodeRef<T: Element> {
+    pub graph: Rc<GraphInner<T>>,
+    pub key: NodeKey,
+}
+
+/// A value in a computation: a tensor, plus (if it requires grad) the graph
+/// node that produced it.
+///
+/// Operators and methods on `Var` record ops define-by-run. A `Var` that does
+/// not require grad (data, or anything computed under [`crate::no_grad`]) is a
+/// plain constant and records nothing.
+#[derive(Clone)]
+pub struct Var<T: Element = f32> {
+    value: Tensor<T>,
+    pub(crate) node: Option<NodeRef<T>>,
+}
+
+impl<T: Element> Var<T> {
+    /// A constant: no graph node, never receives a gradient.
+    pub fn constant(value: Tensor<T>) -> Self {
+        Var { value, node: None }
+    }
+
+    pub(crate) fn from_node(value: Tensor<T>, node: NodeRef<T>) -> Self {
+        Var {
+            value,
+            node: Some(node),
+        }
+    }
+
+    /// Records `op` applied to `inputs` with the already computed forward
+    /// `value`, and returns the output. This is how every op, built-in or
+    /// custom, enters the graph.
+    ///
+    /// Nothing is recorded (the result is a constant) when no input requires
+    /// grad or grad mode is off. Inputs from two different graphs are an error.
+    pub fn from_op(op: impl Op<T>, inputs: &[&Var<T>], value: Tensor<T>) -> Result<Var<T>> {
+        let mut graph: Option<&Rc<GraphInner<T>>> = None;
+        for v in inputs {
+            if let Some(n) = &v.node {
+                match graph {
+                    None => graph = Some(&n.graph),
+                    Some(g) if Rc::ptr_eq(g, &n.graph) => {}
+                    Some(_) => {
+                        return Err(Error::new(
+                            op.name().to_string(),
+                            ErrorKind::ForeignGraph,
+                            "operands belong to different graphs",
+                        ))
+                    }
+                }
+            }
+        }
+        let graph = match graph {
+            Some(g) if is_grad_enabled() => g.clone(),
+            _ => return Ok(Var::constant(value)),
+        };
+        let saved: SmallVec<[Input<T>; 2]> = {
+            let nodes = graph.nodes.borrow();
+            inputs
+                .iter()
+                .map(|v| Input {
+                    key: v
+                        .node
+                        .as_ref()
+                        .and_then(|n| nodes.get(n.key).map(|node| (n.key, node.seq))),
+                    value: v.value.clone(),
+                })
+                .collect()
+        };
+        let out_value = value.clone();
+        let key = graph.insert(|seq| Node {
+            op: Some(Box::new(op)),
+            inputs: saved,
+            value: out_value,
+            seq,
+            leaf: None,
+            name: None,
+        });
+        Ok(Var::from_node(value, NodeRef { graph, key }))
+    }
+
+    /// The value.
+    pub fn value(&self) -> &Tensor<T> {
+        &self.value
+    }
+
+    /// Consumes the handle, returning its value.
+    pub fn into_value(self) -> Tensor<T> {
+        self.value
+    }
+
+    /// The value's shape.
+    pub fn shape(&self) -> &[usize] {
+        self.value.shape()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.value.numel()
+    }
+
+    /// The single element of a one-element value.
+    #[track_caller]
+    pub fn item(&self) -> T {
+        self.value.item()
+    }
+
+    /// Whether this value is part of a graph (gradients can flow to it).
+    pub fn requires_grad(&self) -> bool {
+        self.node.is_some()
+    }
+
+    /// The graph this value lives in, if it requires grad.
+    pub fn graph(&self) -> Option<Graph<T>> {
+        self.node.as_ref().map(|n| Graph {
+            inner: n.graph.clone(),
+        })
+    }
+
+    /// The node key, if any (for inspection tools).
+    pub fn key(&self) -> Option<NodeKey> {
+        self.node.as_ref().map(|n| n.key)
+    }
+
+    /// The same value cut off from the graph (PyTorch's `detach`).
+    pub fn detach(&self) -> Var<T> {
+        Var::constant(self.value.clone())
+    }
+
+    /// True for leaves (values created with `Graph::leaf` or `Graph::param`).
+    pub fn is_leaf(&self) -> bool {
+        self.node.as_ref().is_some_and(|n| {
+            n.graph
+                .nodes
+                .borrow()
+                .get(n.key)
+                .is_some_and(|node| node.leaf.is_some())
+        })
+    }
+
+    /// The gradient accumulated into this leaf by `backward` (for a parameter
+    /// leaf, the parameter's gradient). `None` for non-leaves and untouched leaves.
+    pub fn grad(&self) -> Option<Tensor<T>> {
+        let n = self.node.as_ref()?;
+        let nodes = n.graph.nodes.borrow();
+        let leaf = nodes.get(n.key)?.leaf.as_ref()?;
+        match &leaf.param {
+            Some(p) => p.grad(),
+            None => leaf.grad.clone(),
+        }
+    }
+
+    /// Clears this leaf's accumulated gradient.
+    pub fn zero_grad(&self) {
+        if let Some(n) = &self.node {
+            let mut nodes = n.graph.nodes.borrow_mut();
+            if let Some(leaf) = nodes.get_mut(n.key).and_then(|node| node.leaf.as_mut()) {
+                match &leaf.param {
+                    Some(p) => p.zero_grad(),
+                    None => leaf.grad = None,
+                }
+            }
+        }
+    }
+
+    /// Names the node (shown by summaries and DOT export); returns `self`.
+    pub fn named(self, name: impl Into<String>) -> Self {
+        if let Some(n) = &self.node {
+            if let Some(node) = n.graph.nodes.borrow_mut().get_mut(n.key) {
+                node.name = Some(name.into());
+            }
+        }
+        self
+    }
+}
+
+impl<T: Element> std::fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Var({:?}{})",
+            self.value,
+            if self.requires_grad() {
+                ", requires_grad"
+            } else {
+                ""
+            }
+        )
+    }
+}

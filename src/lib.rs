@@ -1,0 +1,17 @@
+//! # chainrule
+//!
+//! A define-by-run deep-learning framework with higher-order reverse-mode
+//! automatic differentiation. This crate re-exports the workspace's crates;
+//! `use chainrule::prelude::*` brings in what user code needs.
+
+pub use chainrule_ops as ops;
+pub use chainrule_tape as tape;
+
+/// The names most programs use.
+pub mod prelude {
+    pub use chainrule_ops::VarOps;
+    pub use chainrule_tape::{
+        grad, gradcheck, gradgradcheck, no_grad, try_grad, BackwardOptions, Element, Error,
+        ErrorKind, GradOptions, Graph, Parameter, Tensor, Var,
+    };
+}
