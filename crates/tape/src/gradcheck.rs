@@ -210,11 +210,12 @@ fn jacobians(
         analytical.push(rows);
     }
 
+    // Numerical: evaluate on a fresh graph (not under no_grad), because for
+    // gradgradcheck `f` itself takes a gradient and needs its inputs tracked.
     let eval = |xs: &[Tensor<f64>]| -> Result<Vec<Tensor<f64>>> {
-        no_grad(|| {
-            let vars: Vec<Var<f64>> = xs.iter().cloned().map(Var::constant).collect();
-            Ok(f(&vars)?.into_iter().map(Var::into_value).collect())
-        })
+        let graph = Graph::<f64>::new();
+        let vars: Vec<Var<f64>> = xs.iter().map(|t| graph.leaf(t.clone())).collect();
+        Ok(f(&vars)?.into_iter().map(Var::into_value).collect())
     };
 
     let mut reports = Vec::with_capacity(checked);

@@ -169,4 +169,21 @@ impl<T: Element> Graph<T> {
     pub fn same_as(&self, other: &Graph<T>) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
+
+    /// The op names of the live nodes in creation order (`"leaf"` for leaves).
+    pub fn recorded_ops(&self) -> Vec<String> {
+        let nodes = self.inner.nodes.borrow();
+        let mut v: Vec<(u64, String)> = nodes
+            .values()
+            .map(|n| {
+                (
+                    n.seq,
+                    n.op.as_ref()
+                        .map_or_else(|| "leaf".to_string(), |o| o.name().to_string()),
+                )
+            })
+            .collect();
+        v.sort_unstable_by_key(|(s, _)| *s);
+        v.into_iter().map(|(_, name)| name).collect()
+    }
 }

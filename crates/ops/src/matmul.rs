@@ -1,0 +1,258 @@
+//! Matrix multiplication, 2-D and batched with broadcast batch dimensions,
+//! through `matrixmultiply`'s strided GEMM.
+//!
+//! The op carries two flags, `C = op(A)·op(B)` with op = identity or
+//! transpose. A transposed operand is read through swapped strides, never
+//! copied, and the backward formulas are themselves matmuls with flags:
+//!   dA = G·op(B)ᵀ (or op(B)·Gᵀ when A is transposed),
+//!   dB = op(A)ᵀ·G (or Gᵀ·op(A) when B is transposed),
+//! so first and higher derivatives never materialise a transpose.
+
+use chainrule_tape::arith::reduce_to;
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::shape::{broadcast_shapes, broadcast_strides, fmt_shape, numel, Shape};
+use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
+use rayon::prelude::*;
+use smallvec::smallvec;
+
+/// Below this many multiply-adds per matrix, a batch runs its matrices in parallel
+/// (rayon) instead of relying on GEMM's own threads.
+const SMALL_GEMM: usize = 1 << 18;
+
+/// `op(A)·op(B)` over the last two dimensions; leading dimensions broadcast.
+pub struct MatMul {
+    /// Read A transposed (its last two dimensions swapped).
+    pub trans_a: bool,
+    /// Read B transposed.
+    pub trans_b: bool,
+}
+
+impl<T: Element> Op<T> for MatMul {
+    fn name(&self) -> &str {
+        "matmul"
+    }
+    fn describe(&self) -> String {
+        match (self.trans_a, self.trans_b) {
+            (false, false) => "matmul".into(),
+            (ta, tb) => format!(
+                "matmul({}{})",
+                if ta { "Aᵀ" } else { "A" },
+                if tb { "Bᵀ" } else { "B" }
+            ),
+        }
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        let (a, b, g) = (cx.input(0), cx.input(1), cx.grad);
+        let (ta, tb) = (self.trans_a, self.trans_b);
+        let mut out: InputGrads<T> = smallvec![None, None];
+        if cx.needs(0) {
+            let da = if ta {
+                matmul_t(b, g, tb, true)?
+            } else {
+                matmul_t(g, b, false, !tb)?
+            };
+            out[0] = Some(reduce_to(&da, a.shape())?);
+        }
+        if cx.needs(1) {
+            let db = if tb {
+                matmul_t(g, a, true, ta)?
+            } else {
+                matmul_t(a, g, !ta, false)?
+            };
+            out[1] = Some(reduce_to(&db, b.shape())?);
+        }
+        Ok(out)
+    }
+}
+
+/// The (rows, cols) of the last two dimensions as read (after the optional transpose).
+fn read_dims(shape: &[usize], trans: bool) -> (usize, usize) {
+    let (r, c) = (shape[shape.len() - 2], shape[shape.len() - 1]);
+    if trans {
+        (c, r)
+    } else {
+        (r, c)
+    }
+}
+
+/// `op(A)·op(B)`, recorded as one [`MatMul`] node. Both operands need at least 2 dimensions.
+pub fn matmul_t<T: Element>(
+    a: &Var<T>,
+    b: &Var<T>,
+    trans_a: bool,
+    trans_b: bool,
+) -> Result<Var<T>> {
+    let v = matmul_forward(a.value(), b.value(), trans_a, trans_b)?;
+    Var::from_op(MatMul { trans_a, trans_b }, &[a, b], v)
+}
+
+/// `a @ b` with PyTorch's rules for 1-D operands: a 1-D left operand is a row
+/// vector and a 1-D right operand a column vector; the added dimension is removed.
+pub(crate) fn matmul<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
+    use crate::VarOps;
+    if a.shape().is_empty() || b.shape().is_empty() {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "{} x {}: both operands need at least 1 dimension",
+                fmt_shape(a.shape()),
+                fmt_shape(b.shape())
+            ),
+        ));
+    }
+    let (sa, sb) = (a.shape(), b.shape());
+    let ka = sa[sa.len() - 1];
+    let kb = if sb.len() == 1 {
+        sb[0]
+    } else {
+        sb[sb.len() - 2]
+    };
+    if ka != kb {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "{} x {}: inner dimensions {} and {} differ",
+                fmt_shape(sa),
+                fmt_shape(sb),
+                ka,
+                kb
+            ),
+        ));
+    }
+    let a2 = if sa.len() == 1 {
+        a.try_reshape_to(&[1, sa[0]])?
+    } else {
+        a.clone()
+    };
+    let b2 = if sb.len() == 1 {
+        b.try_reshape_to(&[sb[0], 1])?
+    } else {
+        b.clone()
+    };
+    let out = matmul_t(&a2, &b2, false, false)?;
+    let mut shape: Shape = out.shape().into();
+    if b.shape().len() == 1 {
+        shape.pop();
+    }
+    if a.shape().len() == 1 {
+        let n = shape.len();
+        shape.remove(n - 1 - usize::from(b.shape().len() != 1));
+    }
+    out.try_reshape_to(&shape)
+}
+
+/// The forward kernel: batched strided GEMM.
+pub fn matmul_forward<T: Element>(
+    a: &Tensor<T>,
+    b: &Tensor<T>,
+    trans_a: bool,
+    trans_b: bool,
+) -> Result<Tensor<T>> {
+    let (sa, sb) = (a.shape(), b.shape());
+    if sa.len() < 2 || sb.len() < 2 {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "{} x {}: both operands need at least 2 dimensions",
+                fmt_shape(sa),
+                fmt_shape(sb)
+            ),
+        ));
+    }
+    let (m, k) = read_dims(sa, trans_a);
+    let (k2, n) = read_dims(sb, trans_b);
+    if k != k2 {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "{} x {}: inner dimensions {} and {} differ",
+                fmt_shape(sa),
+                fmt_shape(sb),
+                k,
+                k2
+            ),
+        ));
+    }
+    let batch_a = &sa[..sa.len() - 2];
+    let batch_b = &sb[..sb.len() - 2];
+    let batch = broadcast_shapes("matmul", batch_a, batch_b).map_err(|_| {
+        Error::shape(
+            "matmul",
+            format!(
+                "{} x {}: batch dimensions {:?} and {:?} do not broadcast",
+                fmt_shape(sa),
+                fmt_shape(sb),
+                batch_a,
+                batch_b
+            ),
+        )
+    })?;
+    let count = numel(&batch);
+    let mut out_shape = batch.clone();
+    out_shape.push(m);
+    out_shape.push(n);
+    let mut out = vec![T::zero(); count * m * n];
+    if out.is_empty() {
+        return Tensor::try_from_vec(out_shape, out);
+    }
+    // Batch offsets in elements: broadcast strides over the batch dims, scaled by matrix size.
+    let mat_a = sa[sa.len() - 2] * sa[sa.len() - 1];
+    let mat_b = sb[sb.len() - 2] * sb[sb.len() - 1];
+    let stride_a = broadcast_strides(batch_a, &batch);
+    let stride_b = broadcast_strides(batch_b, &batch);
+    let offset = |mut i: usize, strides: &[usize], mat: usize| {
+        let mut off = 0;
+        for d in (0..batch.len()).rev() {
+            off += (i % batch[d]) * strides[d];
+            i /= batch[d];
+        }
+        off * mat
+    };
+    // Row-major strides of each stored matrix, swapped when read transposed.
+    let (ra, ca) = if trans_a {
+        (1, sa[sa.len() - 1])
+    } else {
+        (sa[sa.len() - 1], 1)
+    };
+    let (rb, cb) = if trans_b {
+        (1, sb[sb.len() - 1])
+    } else {
+        (sb[sb.len() - 1], 1)
+    };
+    let (da, db) = (a.data(), b.data());
+    let gemm_one = |i: usize, c: &mut [T]| {
+        let (oa, ob) = (offset(i, &stride_a, mat_a), offset(i, &stride_b, mat_b));
+        // SAFETY: `oa + mat_a <= da.len()` and `ob + mat_b <= db.len()` because the
+        // batch offsets index existing matrices; (m, k) and (k, n) read with the
+        // strides above stay inside one stored matrix of `mat_a` / `mat_b`
+        // elements; `c` is a distinct, exclusively borrowed m×n buffer.
+        unsafe {
+            T::gemm(
+                m,
+                k,
+                n,
+                T::one(),
+                da[oa..oa + mat_a].as_ptr(),
+                ra as isize,
+                ca as isize,
+                db[ob..ob + mat_b].as_ptr(),
+                rb as isize,
+                cb as isize,
+                T::zero(),
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            )
+        }
+    };
+    if count > 1 && m * n * k < SMALL_GEMM {
+        out.par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(i, c)| gemm_one(i, c));
+    } else {
+        out.chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(i, c)| gemm_one(i, c));
+    }
+    Tensor::try_from_vec(out_shape, out)
+}

@@ -1,0 +1,150 @@
+//! Reductions over axes: sum, mean, max, min (with keepdim), and over all elements.
+
+use crate::VarOps;
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::shape::{fmt_shape, normalize_axes, reduced_shape, Shape};
+use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
+use smallvec::smallvec;
+
+/// Brings a reduced gradient back to the input's shape: reinsert the reduced
+/// axes as size 1 (if they were dropped), then broadcast.
+fn expand_back<T: Element>(g: &Var<T>, input_shape: &[usize], axes: &[usize]) -> Result<Var<T>> {
+    let kept = reduced_shape(input_shape, axes, true);
+    g.try_reshape_to(&kept)?.try_broadcast_to(input_shape)
+}
+
+/// Σ over `axes`. ∂/∂x = the upstream gradient broadcast back over the reduced axes.
+pub struct Sum {
+    /// The reduced axes (normalised, ascending).
+    pub axes: Shape,
+    /// Whether reduced axes stay as size-1 dimensions.
+    pub keepdim: bool,
+}
+impl<T: Element> Op<T> for Sum {
+    fn name(&self) -> &str {
+        "sum"
+    }
+    fn describe(&self) -> String {
+        format!(
+            "sum(axes={:?}, keepdim={})",
+            self.axes.as_slice(),
+            self.keepdim
+        )
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        Ok(smallvec![Some(expand_back(
+            cx.grad,
+            cx.input(0).shape(),
+            &self.axes
+        )?)])
+    }
+}
+
+/// Forward of [`Sum`]; `axes` may be negative. Empty `axes` means all axes.
+pub(crate) fn sum<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
+    let axes = resolve("sum", x, axes)?;
+    let v = x.value().sum_axes(&axes, keepdim);
+    Var::from_op(Sum { axes, keepdim }, &[x], v)
+}
+
+/// Mean over `axes` = Σ / (number of reduced elements); composed of [`Sum`] and a scale.
+pub(crate) fn mean<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
+    let resolved = resolve("mean", x, axes)?;
+    let count: usize = resolved.iter().map(|&a| x.shape()[a]).product();
+    if count == 0 {
+        return Err(Error::argument(
+            "mean",
+            format!("mean over an empty dimension of {}", fmt_shape(x.shape())),
+        ));
+    }
+    Ok(sum(x, axes, keepdim)?.mul_scalar(T::one() / T::from_f64(count as f64)))
+}
+
+/// Normalises axes; an empty list means every axis.
+fn resolve<T: Element>(op: &'static str, x: &Var<T>, axes: &[isize]) -> Result<Shape> {
+    if axes.is_empty() {
+        Ok((0..x.shape().len()).collect())
+    } else {
+        normalize_axes(op, axes, x.shape().len())
+    }
+}
+
+/// max (or min) over `axes`, NaN-propagating. The gradient is split evenly
+/// among the elements that attain the extremum, as `torch.amax` does.
+pub struct ExtremeReduce {
+    /// The reduced axes (normalised, ascending).
+    pub axes: Shape,
+    /// Whether reduced axes stay as size-1 dimensions.
+    pub keepdim: bool,
+    /// true for max, false for min.
+    pub max: bool,
+}
+impl<T: Element> Op<T> for ExtremeReduce {
+    fn name(&self) -> &str {
+        if self.max {
+            "max"
+        } else {
+            "min"
+        }
+    }
+    fn describe(&self) -> String {
+        format!(
+            "{}(axes={:?}, keepdim={})",
+            Op::<T>::name(self),
+            self.axes.as_slice(),
+            self.keepdim
+        )
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        let x = cx.input(0);
+        let kept = reduced_shape(x.shape(), &self.axes, true);
+        let out = cx.output.value().try_reshape(&kept)?;
+        // weight = [x attains the extremum] / (number of elements attaining it), a constant.
+        let hits =
+            x.value().broadcast_zip(
+                &out,
+                "max",
+                |v, m| if v == m { T::one() } else { T::zero() },
+            )?;
+        let count = hits.sum_axes(&self.axes, true);
+        let weight = Var::constant(hits.broadcast_zip(&count, "max", |h, c| h / c)?);
+        let g = expand_back(cx.grad, x.shape(), &self.axes)?;
+        Ok(smallvec![Some(g.try_mul(&weight)?)])
+    }
+}
+
+/// Forward of [`ExtremeReduce`].
+pub(crate) fn extreme<T: Element>(
+    x: &Var<T>,
+    axes: &[isize],
+    keepdim: bool,
+    max: bool,
+) -> Result<Var<T>> {
+    let name = if max { "max" } else { "min" };
+    let axes = resolve(name, x, axes)?;
+    if axes.iter().any(|&a| x.shape()[a] == 0) || x.numel() == 0 {
+        return Err(Error::argument(
+            name,
+            format!(
+                "cannot reduce an empty dimension of {}",
+                fmt_shape(x.shape())
+            ),
+        ));
+    }
+    let (init, pick): (T, fn(T, T) -> T) = if max {
+        (T::neg_infinity(), |acc, v| {
+            if v > acc || v.is_nan() {
+                v
+            } else {
+                acc
+            }
+        })
+    } else {
+        (
+            T::infinity(),
+            |acc, v| if v < acc || v.is_nan() { v } else { acc },
+        )
+    };
+    let v: Tensor<T> = x.value().reduce_axes(&axes, keepdim, init, pick);
+    Var::from_op(ExtremeReduce { axes, keepdim, max }, &[x], v)
+}
