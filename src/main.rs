@@ -1,1 +1,38 @@
-fn main() {}
+//! The `chainrule` command line.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod bench;
+mod gradcheck_cmd;
+mod train_demo;
+
+/// chainrule: define-by-run deep learning with higher-order autodiff.
+#[derive(Parser)]
+#[command(name = "chainrule", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model (for now: a 1-16-1 tanh network fitted to a sine curve).
+    Train(train_demo::TrainArgs),
+    /// Run a benchmark workload and print one JSON line.
+    Bench {
+        /// Which workload.
+        workload: bench::Workload,
+    },
+    /// Run gradcheck and gradgradcheck over the op registry on random cases.
+    Gradcheck(gradcheck_cmd::GradcheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Train(args) => train_demo::run(&args),
+        Command::Bench { workload } => bench::run(workload),
+        Command::Gradcheck(args) => gradcheck_cmd::run(&args),
+    }
+}

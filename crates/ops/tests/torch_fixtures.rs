@@ -34,8 +34,12 @@ impl Json {
 }
 
 fn load() -> Fixture {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/torch/ops_core.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture file")).expect("fixture JSON")
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/torch/ops_core.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture file"))
+        .expect("fixture JSON")
 }
 
 /// 1e-10 relative, as the issue asks. Both sides evaluate the same formulas
@@ -45,16 +49,24 @@ fn load() -> Fixture {
 fn assert_close(what: &str, got: &Tensor<f64>, want: &Json) {
     assert_eq!(got.shape(), want.shape.as_slice(), "{what}: shape");
     for (i, (&g, &w)) in got.data().iter().zip(&want.data).enumerate() {
-        assert!((g - w).abs() <= 1e-10 * w.abs() + 1e-13, "{what}[{i}]: chainrule {g:e}, torch {w:e}");
+        assert!(
+            (g - w).abs() <= 1e-10 * w.abs() + 1e-13,
+            "{what}[{i}]: chainrule {g:e}, torch {w:e}"
+        );
     }
 }
 
 #[test]
 fn every_op_matches_pytorch_values_and_gradients() {
     let fixture = load();
-    assert!(fixture.torch.starts_with('2'), "fixtures come from torch 2.x, got {}", fixture.torch);
+    assert!(
+        fixture.torch.starts_with('2'),
+        "fixtures come from torch 2.x, got {}",
+        fixture.torch
+    );
     for case in &fixture.cases {
-        let op = find(&case.name).unwrap_or_else(|| panic!("fixture {} has no registry case", case.name));
+        let op = find(&case.name)
+            .unwrap_or_else(|| panic!("fixture {} has no registry case", case.name));
         let g = Graph::<f64>::new();
         let leaves: Vec<Var<f64>> = case.inputs.iter().map(|j| g.leaf(j.tensor())).collect();
         let out = (op.apply)(&leaves).unwrap();
@@ -65,7 +77,11 @@ fn every_op_matches_pytorch_values_and_gradients() {
         for (i, (got, want)) in grads.iter().zip(&case.grads).enumerate() {
             match want {
                 Some(w) => assert_close(&format!("{} grad {i}", case.name), got.value(), w),
-                None => assert!(got.value().data().iter().all(|&v| v == 0.0), "{} grad {i} should be zero", case.name),
+                None => assert!(
+                    got.value().data().iter().all(|&v| v == 0.0),
+                    "{} grad {i} should be zero",
+                    case.name
+                ),
             }
         }
     }
@@ -75,6 +91,13 @@ fn every_op_matches_pytorch_values_and_gradients() {
 fn every_registry_case_has_a_pytorch_fixture() {
     let fixture = load();
     let covered: BTreeSet<&str> = fixture.cases.iter().map(|c| c.name.as_str()).collect();
-    let missing: Vec<&str> = registry().iter().map(|c| c.name).filter(|n| !covered.contains(n)).collect();
-    assert!(missing.is_empty(), "registry cases without a PyTorch fixture: {missing:?}");
+    let missing: Vec<&str> = registry()
+        .iter()
+        .map(|c| c.name)
+        .filter(|n| !covered.contains(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "registry cases without a PyTorch fixture: {missing:?}"
+    );
 }

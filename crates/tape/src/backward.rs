@@ -10,7 +10,7 @@
 
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{GraphInner, NodeKey};
+use crate::graph::{GraphInner, Input, NodeKey, Scratch};
 use crate::op::BackwardContext;
 use crate::shape::fmt_shape;
 use crate::tensor::Tensor;
@@ -76,10 +76,48 @@ fn run<T: Element>(
     create_graph: bool,
     retain_graph: bool,
 ) -> Result<SecondaryMap<NodeKey, Var<T>>> {
-    let retain = retain_graph || create_graph;
-    let mut grads: SecondaryMap<NodeKey, Var<T>> = SecondaryMap::new();
+    // Borrow the graph's scratch space for this pass (a backward started from
+    // inside an op's backward finds it taken and starts with empty scratch).
+    let mut scratch = match graph.scratch.try_borrow_mut() {
+        Ok(mut s) => std::mem::replace(
+            &mut *s,
+            Scratch {
+                grads: SecondaryMap::new(),
+                heap: BinaryHeap::new(),
+            },
+        ),
+        Err(_) => Scratch {
+            grads: SecondaryMap::new(),
+            heap: BinaryHeap::new(),
+        },
+    };
+    let result = walk(
+        graph,
+        &mut scratch,
+        roots,
+        sink,
+        create_graph,
+        retain_graph || create_graph,
+    );
+    // Gradients left behind by an error are dropped here, never carried over.
+    scratch.grads.clear();
+    scratch.heap.clear();
+    if let Ok(mut s) = graph.scratch.try_borrow_mut() {
+        *s = scratch;
+    }
+    result
+}
+
+fn walk<T: Element>(
+    graph: &Rc<GraphInner<T>>,
+    scratch: &mut Scratch<T>,
+    roots: Vec<(NodeKey, Var<T>)>,
+    sink: Sink<'_>,
+    create_graph: bool,
+    retain: bool,
+) -> Result<SecondaryMap<NodeKey, Var<T>>> {
+    let Scratch { grads, heap } = scratch;
     let mut captured: SecondaryMap<NodeKey, Var<T>> = SecondaryMap::new();
-    let mut heap: BinaryHeap<(u64, NodeKey)> = BinaryHeap::new();
 
     // Nodes created before the earliest target cannot lead to a target.
     let min_seq = match &sink {
@@ -100,74 +138,81 @@ fn run<T: Element>(
             .get(key)
             .map(|n| n.seq)
             .ok_or_else(graph_freed)?;
-        if accumulate(&mut grads, key, g)? {
+        if accumulate(grads, key, g)? {
             heap.push((seq, key));
         }
     }
 
-    while let Some((seq, key)) = heap.pop() {
+    while let Some((_, key)) = heap.pop() {
         let grad = grads.remove(key).expect("a queued node has a gradient");
         if let Sink::Capture(targets) = &sink {
             if targets.contains(&key) {
                 captured.insert(key, grad.clone());
             }
         }
-        // Take what backward needs out of the arena, so the op may record new
-        // nodes (create_graph) while it runs.
-        let (op, inputs, value) = {
-            let mut nodes = graph.nodes.borrow_mut();
-            let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
-            if let Some(leaf) = node.leaf.as_mut() {
-                if let Sink::Leaves = sink {
-                    let g = grad.value();
-                    match &leaf.param {
-                        Some(p) => p.accumulate_grad(g),
-                        None => match &mut leaf.grad {
-                            Some(acc) => crate::tensor_ops::add_assign(acc, g),
-                            slot @ None => *slot = Some(g.clone()),
-                        },
-                    }
+        // Gather what backward needs, then release the arena so the op may
+        // record new nodes (create_graph) while it runs.
+        let mut nodes = graph.nodes.borrow_mut();
+        let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
+        if let Some(leaf) = node.leaf.as_mut() {
+            if let Sink::Leaves = sink {
+                let g = grad.value();
+                match &leaf.param {
+                    Some(p) => p.accumulate_grad(g),
+                    None => match &mut leaf.grad {
+                        Some(acc) => crate::tensor_ops::add_assign(acc, g),
+                        slot @ None => *slot = Some(g.clone()),
+                    },
                 }
-                continue;
             }
-            if retain {
-                let op = node.op.take().ok_or_else(|| {
-                    Error::new(
-                        "backward",
-                        ErrorKind::GraphFreed,
-                        "re-entrant backward through the same node",
-                    )
-                })?;
-                (op, node.inputs.clone(), node.value.clone())
-            } else {
-                let node = nodes.remove(key).expect("checked above");
-                (
-                    node.op.expect("non-leaf nodes have an op"),
-                    node.inputs,
-                    node.value,
+            continue;
+        }
+        let node = &nodes[key];
+        let mut inputs: SmallVec<[(Option<(NodeKey, u64)>, Tensor<T>); 2]> = SmallVec::new();
+        for input in &node.inputs {
+            inputs.push(match input {
+                Input::Node { key: k, seq } => (
+                    Some((*k, *seq)),
+                    nodes.get(*k).ok_or_else(graph_freed)?.value.clone(),
+                ),
+                Input::Const(t) => (None, (**t).clone()),
+            });
+        }
+        let (op, value) = if retain {
+            let node = &mut nodes[key];
+            let op = node.op.take().ok_or_else(|| {
+                Error::new(
+                    "backward",
+                    ErrorKind::GraphFreed,
+                    "re-entrant backward through the same node",
                 )
-            }
+            })?;
+            (op, node.value.clone())
+        } else {
+            let node = nodes.remove(key).expect("checked above");
+            (node.op.expect("non-leaf nodes have an op"), node.value)
         };
+        drop(nodes);
 
-        let as_var = |value: &Tensor<T>, k: Option<NodeKey>| match (create_graph, k) {
+        let as_var = |value: Tensor<T>, k: Option<NodeKey>| match (create_graph, k) {
             (true, Some(k)) => Var::from_node(
-                value.clone(),
+                value,
                 NodeRef {
                     graph: graph.clone(),
                     key: k,
                 },
             ),
-            _ => Var::constant(value.clone()),
+            _ => Var::constant(value),
         };
-        let input_vars: SmallVec<[Var<T>; 2]> = inputs
-            .iter()
-            .map(|i| as_var(&i.value, i.key.map(|(k, _)| k)))
-            .collect();
         let needs: SmallVec<[bool; 2]> = inputs
             .iter()
-            .map(|i| i.key.is_some_and(|(_, s)| s >= min_seq))
+            .map(|(k, _)| k.is_some_and(|(_, s)| s >= min_seq))
             .collect();
-        let output = as_var(&value, Some(key));
+        let input_vars: SmallVec<[Var<T>; 2]> = inputs
+            .iter()
+            .map(|(k, v)| as_var(v.clone(), k.map(|(k, _)| k)))
+            .collect();
+        let output = as_var(value, Some(key));
         let result = op.backward(&BackwardContext {
             inputs: &input_vars,
             output: &output,
@@ -175,44 +220,57 @@ fn run<T: Element>(
             needs_grad: &needs,
             create_graph,
         });
-        if retain {
-            if let Some(node) = graph.nodes.borrow_mut().get_mut(key) {
-                node.op = Some(op);
+        let op_name = || op.name().to_string();
+        let input_grads = match result {
+            Ok(g) => g,
+            Err(e) => {
+                restore_op(graph, key, op, retain);
+                return Err(e);
             }
-        }
-        let input_grads = result?;
+        };
         drop(grad);
-        for (i, (input, g)) in inputs.iter().zip(input_grads).enumerate() {
-            let (Some((k, s)), Some(g)) = (input.key, g) else {
+        for (i, ((input, value), g)) in inputs.iter().zip(input_grads).enumerate() {
+            let (Some((k, s)), Some(g)) = (*input, g) else {
                 continue;
             };
             if !needs[i] {
                 continue;
             }
-            if g.shape() != input.value.shape() {
-                return Err(Error::shape(
+            if g.shape() != value.shape() {
+                let e = Error::shape(
                     "backward",
                     format!(
                         "op {} returned a gradient of shape {} for input {} of shape {}",
-                        graph
-                            .nodes
-                            .borrow()
-                            .get(key)
-                            .and_then(|n| n.op.as_ref())
-                            .map_or("?".into(), |o| o.name().to_string()),
+                        op_name(),
                         fmt_shape(g.shape()),
                         i,
-                        fmt_shape(input.value.shape())
+                        fmt_shape(value.shape())
                     ),
-                ));
+                );
+                restore_op(graph, key, op, retain);
+                return Err(e);
             }
-            if accumulate(&mut grads, k, g)? {
+            if accumulate(grads, k, g)? {
                 heap.push((s, k));
             }
         }
-        let _ = seq;
+        restore_op(graph, key, op, retain);
     }
     Ok(captured)
+}
+
+/// Puts an op back into its retained node after its backward ran.
+fn restore_op<T: Element>(
+    graph: &Rc<GraphInner<T>>,
+    key: NodeKey,
+    op: Box<dyn crate::op::Op<T>>,
+    retain: bool,
+) {
+    if retain {
+        if let Some(node) = graph.nodes.borrow_mut().get_mut(key) {
+            node.op = Some(op);
+        }
+    }
 }
 
 impl<T: Element> Var<T> {

@@ -10,9 +10,11 @@ use crate::op::Op;
 use crate::param::Parameter;
 use crate::tensor::Tensor;
 use crate::var::{NodeRef, Var};
-use slotmap::SlotMap;
+use slotmap::{SecondaryMap, SlotMap};
 use smallvec::SmallVec;
+use std::any::Any;
 use std::cell::{Cell, RefCell};
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 slotmap::new_key_type! {
@@ -20,12 +22,11 @@ slotmap::new_key_type! {
     pub struct NodeKey;
 }
 
-/// One input of a recorded op: the producing node (absent for constants)
-/// with its sequence number, and the value the op saw.
-#[derive(Clone)]
-pub(crate) struct Input<T: Element> {
-    pub key: Option<(NodeKey, u64)>,
-    pub value: Tensor<T>,
+/// One input of a recorded op: the producing node (whose value is read from
+/// the arena when backward needs it), or a constant's saved value.
+pub(crate) enum Input<T: Element> {
+    Node { key: NodeKey, seq: u64 },
+    Const(Box<Tensor<T>>),
 }
 
 /// What a leaf node adds: where its gradient goes.
@@ -46,13 +47,21 @@ pub(crate) struct Node<T: Element> {
     pub seq: u64,
     pub leaf: Option<Box<Leaf<T>>>,
     /// A user-given name for summaries and DOT export.
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
+}
+
+/// Per-backward working memory, kept with the graph so that repeated
+/// backward passes (and, through the thread's pool, later graphs) reuse it.
+pub(crate) struct Scratch<T: Element> {
+    pub grads: SecondaryMap<NodeKey, Var<T>>,
+    pub heap: BinaryHeap<(u64, NodeKey)>,
 }
 
 /// The shared state behind a [`Graph`] handle.
 pub(crate) struct GraphInner<T: Element> {
     pub nodes: RefCell<SlotMap<NodeKey, Node<T>>>,
     pub next_seq: Cell<u64>,
+    pub scratch: RefCell<Scratch<T>>,
 }
 
 impl<T: Element> GraphInner<T> {
@@ -61,6 +70,61 @@ impl<T: Element> GraphInner<T> {
         self.next_seq.set(seq + 1);
         self.nodes.borrow_mut().insert(node_of(seq))
     }
+}
+
+/// Arenas at most this many slots large are kept for reuse when their graph
+/// is dropped (about 40 MB of nodes); larger one-off graphs give their memory back.
+const RECYCLE_MAX_SLOTS: usize = 1 << 18;
+
+/// An emptied arena and scratch space, kept per thread for the next graph.
+struct Recycled<T: Element> {
+    nodes: SlotMap<NodeKey, Node<T>>,
+    scratch: Scratch<T>,
+}
+
+thread_local! {
+    /// At most one recycled arena per element type. A training loop makes a
+    /// graph per step; reusing the previous step's capacity avoids regrowing
+    /// (and page-faulting) the arena every step.
+    static POOL: RefCell<Vec<Box<dyn Any>>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<T: Element> Drop for GraphInner<T> {
+    fn drop(&mut self) {
+        let mut nodes = std::mem::take(self.nodes.get_mut());
+        if nodes.capacity() > RECYCLE_MAX_SLOTS {
+            return;
+        }
+        nodes.clear();
+        let mut scratch = std::mem::replace(
+            self.scratch.get_mut(),
+            Scratch {
+                grads: SecondaryMap::new(),
+                heap: BinaryHeap::new(),
+            },
+        );
+        scratch.grads.clear();
+        scratch.heap.clear();
+        let _ = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if !pool.iter().any(|b| b.is::<Recycled<T>>()) {
+                pool.push(Box::new(Recycled { nodes, scratch }));
+            }
+        });
+    }
+}
+
+fn take_recycled<T: Element>() -> Option<Recycled<T>> {
+    POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        let i = pool.iter().position(|b| b.is::<Recycled<T>>())?;
+        pool.swap_remove(i)
+            .downcast::<Recycled<T>>()
+            .ok()
+            .map(|b| *b)
+    })
+    .ok()
+    .flatten()
 }
 
 /// A define-by-run computation graph: the arena for one step's nodes.
@@ -99,10 +163,21 @@ impl<T: Element> Default for Graph<T> {
 impl<T: Element> Graph<T> {
     /// An empty graph.
     pub fn new() -> Self {
+        let (nodes, scratch) = match take_recycled::<T>() {
+            Some(r) => (r.nodes, r.scratch),
+            None => (
+                SlotMap::with_key(),
+                Scratch {
+                    grads: SecondaryMap::new(),
+                    heap: BinaryHeap::new(),
+                },
+            ),
+        };
         Graph {
             inner: Rc::new(GraphInner {
-                nodes: RefCell::new(SlotMap::with_key()),
+                nodes: RefCell::new(nodes),
                 next_seq: Cell::new(0),
+                scratch: RefCell::new(scratch),
             }),
         }
     }
@@ -111,7 +186,7 @@ impl<T: Element> Graph<T> {
         &self,
         value: Tensor<T>,
         param: Option<Parameter<T>>,
-        name: Option<String>,
+        name: Option<Box<str>>,
     ) -> Var<T> {
         let key = self.inner.insert(|seq| Node {
             op: None,
@@ -137,7 +212,7 @@ impl<T: Element> Graph<T> {
 
     /// A named leaf that requires grad (the name shows in summaries and DOT).
     pub fn named_leaf(&self, name: impl Into<String>, value: Tensor<T>) -> Var<T> {
-        self.add_leaf(value, None, Some(name.into()))
+        self.add_leaf(value, None, Some(name.into().into_boxed_str()))
     }
 
     /// A leaf for a [`Parameter`]: backward accumulates into `p.grad()`.

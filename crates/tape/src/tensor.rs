@@ -22,8 +22,34 @@ use std::sync::Arc;
 /// ```
 #[derive(Clone)]
 pub struct Tensor<T: Element> {
-    data: Arc<Vec<T>>,
+    data: Storage<T>,
     shape: Shape,
+}
+
+/// Element storage. One-element tensors (scalars, `[1]`, `[1, 1]`...) are
+/// stored inline: per-op overhead on scalar graphs is dominated by
+/// allocation otherwise. Everything else is shared, copy-on-write.
+#[derive(Clone)]
+enum Storage<T> {
+    Single(T),
+    Shared(Arc<Vec<T>>),
+}
+
+impl<T: Element> Storage<T> {
+    fn from_vec(data: Vec<T>) -> Self {
+        if data.len() == 1 {
+            Storage::Single(data[0])
+        } else {
+            Storage::Shared(Arc::new(data))
+        }
+    }
+
+    fn as_slice(&self) -> &[T] {
+        match self {
+            Storage::Single(v) => std::slice::from_ref(v),
+            Storage::Shared(a) => a,
+        }
+    }
 }
 
 impl<T: Element> Tensor<T> {
@@ -42,7 +68,7 @@ impl<T: Element> Tensor<T> {
             ));
         }
         Ok(Tensor {
-            data: Arc::new(data),
+            data: Storage::from_vec(data),
             shape,
         })
     }
@@ -57,7 +83,7 @@ impl<T: Element> Tensor<T> {
     pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
         debug_assert_eq!(numel(&shape), data.len());
         Tensor {
-            data: Arc::new(data),
+            data: Storage::from_vec(data),
             shape,
         }
     }
@@ -65,7 +91,7 @@ impl<T: Element> Tensor<T> {
     /// A 0-dimensional tensor holding `v`.
     pub fn scalar(v: T) -> Self {
         Tensor {
-            data: Arc::new(vec![v]),
+            data: Storage::Single(v),
             shape: Shape::new(),
         }
     }
@@ -73,10 +99,13 @@ impl<T: Element> Tensor<T> {
     /// A tensor of the given shape filled with `v`.
     pub fn full(shape: impl AsRef<[usize]>, v: T) -> Self {
         let shape: Shape = shape.as_ref().into();
-        Tensor {
-            data: Arc::new(vec![v; numel(&shape)]),
-            shape,
-        }
+        let n = numel(&shape);
+        let data = if n == 1 {
+            Storage::Single(v)
+        } else {
+            Storage::Shared(Arc::new(vec![v; n]))
+        };
+        Tensor { data, shape }
     }
 
     /// Zeros of the given shape.
@@ -104,7 +133,7 @@ impl<T: Element> Tensor<T> {
         let shape: Shape = shape.as_ref().into();
         let data = (0..numel(&shape)).map(f).collect();
         Tensor {
-            data: Arc::new(data),
+            data: Storage::from_vec(data),
             shape,
         }
     }
@@ -134,32 +163,42 @@ impl<T: Element> Tensor<T> {
 
     /// The number of elements.
     pub fn numel(&self) -> usize {
-        self.data.len()
+        self.data().len()
     }
 
     /// The elements in row-major order.
     pub fn data(&self) -> &[T] {
-        &self.data
+        self.data.as_slice()
     }
 
     /// Mutable access to the elements; copies the storage first if it is shared.
     pub fn data_mut(&mut self) -> &mut [T] {
-        Arc::make_mut(&mut self.data).as_mut_slice()
+        match &mut self.data {
+            Storage::Single(v) => std::slice::from_mut(v),
+            Storage::Shared(a) => Arc::make_mut(a).as_mut_slice(),
+        }
     }
 
     /// True when no other tensor shares this storage (so `data_mut` will not copy).
     pub fn is_unique(&self) -> bool {
-        Arc::strong_count(&self.data) == 1
+        match &self.data {
+            Storage::Single(_) => true,
+            Storage::Shared(a) => Arc::strong_count(a) == 1,
+        }
     }
 
-    /// True when both tensors view the same storage.
+    /// True when both tensors view the same shared storage (one-element
+    /// tensors are stored inline and never share).
     pub fn shares_storage(&self, other: &Tensor<T>) -> bool {
-        Arc::ptr_eq(&self.data, &other.data)
+        match (&self.data, &other.data) {
+            (Storage::Shared(a), Storage::Shared(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
     /// The elements as a new `Vec`.
     pub fn to_vec(&self) -> Vec<T> {
-        self.data.as_ref().clone()
+        self.data().to_vec()
     }
 
     /// The single element of a one-element tensor.
@@ -171,7 +210,7 @@ impl<T: Element> Tensor<T> {
             fmt_shape(&self.shape),
             self.numel()
         );
-        self.data[0]
+        self.data()[0]
     }
 
     /// The same storage viewed with another shape of equal element count.
@@ -203,14 +242,34 @@ impl<T: Element> Tensor<T> {
 
     /// Applies `f` to every element (in parallel for large tensors).
     pub fn map(&self, f: impl Fn(T) -> T + Sync + Send) -> Self {
-        Tensor::from_parts(self.shape.clone(), kernels::map(&self.data, f))
+        if let Storage::Single(v) = self.data {
+            return Tensor {
+                data: Storage::Single(f(v)),
+                shape: self.shape.clone(),
+            };
+        }
+        Tensor::from_parts(self.shape.clone(), kernels::map(self.data(), f))
+    }
+
+    /// `f(a, b)` for two one-element tensors of the same shape, without allocating.
+    pub(crate) fn zip_single(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T) -> Option<Self> {
+        match (&self.data, &other.data) {
+            (Storage::Single(a), Storage::Single(b)) if self.shape == other.shape => Some(Tensor {
+                data: Storage::Single(f(*a, *b)),
+                shape: self.shape.clone(),
+            }),
+            _ => None,
+        }
     }
 
     /// Converts every element to another element type.
     pub fn cast<U: Element>(&self) -> Tensor<U> {
         Tensor::from_parts(
             self.shape.clone(),
-            self.data.iter().map(|&v| U::from_f64(v.to_f64())).collect(),
+            self.data()
+                .iter()
+                .map(|&v| U::from_f64(v.to_f64()))
+                .collect(),
         )
     }
 
@@ -220,9 +279,9 @@ impl<T: Element> Tensor<T> {
             return None;
         }
         Some(
-            self.data
+            self.data()
                 .iter()
-                .zip(other.data.iter())
+                .zip(other.data())
                 .map(|(&a, &b)| (a - b).abs())
                 .fold(T::zero(), |m, d| if d > m || d.is_nan() { d } else { m }),
         )
@@ -231,7 +290,7 @@ impl<T: Element> Tensor<T> {
     /// `|a - b| <= atol + rtol·|b|` elementwise, with equal shapes (NaN never matches).
     pub fn allclose(&self, other: &Tensor<T>, rtol: f64, atol: f64) -> bool {
         self.shape == other.shape
-            && self.data.iter().zip(other.data.iter()).all(|(&a, &b)| {
+            && self.data().iter().zip(other.data()).all(|(&a, &b)| {
                 let (a, b) = (a.to_f64(), b.to_f64());
                 (a - b).abs() <= atol + rtol * b.abs()
             })
@@ -240,7 +299,7 @@ impl<T: Element> Tensor<T> {
 
 impl<T: Element> PartialEq for Tensor<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.shape == other.shape && self.data == other.data
+        self.shape == other.shape && self.data() == other.data()
     }
 }
 
@@ -249,7 +308,7 @@ impl<T: Element> fmt::Debug for Tensor<T> {
         write!(f, "Tensor<{}>{} ", T::DTYPE, fmt_shape(&self.shape))?;
         const SHOWN: usize = 8;
         let shown: Vec<String> = self
-            .data
+            .data()
             .iter()
             .take(SHOWN)
             .map(|v| format!("{v}"))
@@ -265,7 +324,7 @@ impl<T: Element> fmt::Debug for Tensor<T> {
 impl<T: Element> fmt::Display for Tensor<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.numel() == 1 {
-            write!(f, "{}", self.data[0])
+            write!(f, "{}", self.data()[0])
         } else {
             fmt::Debug::fmt(self, f)
         }

@@ -24,6 +24,9 @@ impl<T: Element> Tensor<T> {
         op: &'static str,
         f: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<Tensor<T>> {
+        if let Some(t) = self.zip_single(other, &f) {
+            return Ok(t);
+        }
         if self.shape() == other.shape() {
             return Ok(Tensor::from_parts(
                 self.shape().into(),

@@ -72,12 +72,14 @@ impl<T: Element> Var<T> {
             let nodes = graph.nodes.borrow();
             inputs
                 .iter()
-                .map(|v| Input {
-                    key: v
-                        .node
-                        .as_ref()
-                        .and_then(|n| nodes.get(n.key).map(|node| (n.key, node.seq))),
-                    value: v.value.clone(),
+                .map(|v| match &v.node {
+                    // A node freed by an earlier backward keeps its key (seq 0):
+                    // backpropagating into it later reports the freed graph.
+                    Some(n) => Input::Node {
+                        key: n.key,
+                        seq: nodes.get(n.key).map_or(0, |node| node.seq),
+                    },
+                    None => Input::Const(Box::new(v.value.clone())),
                 })
                 .collect()
         };
@@ -181,7 +183,7 @@ impl<T: Element> Var<T> {
     pub fn named(self, name: impl Into<String>) -> Self {
         if let Some(n) = &self.node {
             if let Some(node) = n.graph.nodes.borrow_mut().get_mut(n.key) {
-                node.name = Some(name.into());
+                node.name = Some(name.into().into_boxed_str());
             }
         }
         self

@@ -1,0 +1,120 @@
+//! `chainrule bench WORKLOAD`: one JSON line per run on stdout.
+
+use chainrule::prelude::*;
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// The benchmark workloads.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Workload {
+    /// 100,000 scalar ops (x = x*a, x = x+b, x = tanh(x), ...) then backward: per-op overhead.
+    Tiny,
+    /// 1024x1024 @ 1024x1024 f32 forward and backward of sum(): GEMM throughput.
+    Matmul,
+}
+
+pub fn run(workload: Workload) -> ExitCode {
+    let line = match workload {
+        Workload::Tiny => tiny(),
+        Workload::Matmul => matmul(),
+    };
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+/// Peak resident set size of this process in MiB (VmHWM), or 0 where unavailable.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+const TINY_OPS: usize = 100_000;
+
+/// One forward+backward of the tiny workload; returns (x, a_grad, b_grad).
+fn tiny_once() -> (f32, f32, f32) {
+    let g = Graph::<f32>::new();
+    let a = g.leaf(Tensor::scalar(0.5));
+    let b = g.leaf(Tensor::scalar(0.5));
+    let mut x = Var::constant(Tensor::scalar(0.1f32));
+    for i in 0..TINY_OPS {
+        x = match i % 3 {
+            0 => &x * &a,
+            1 => &x + &b,
+            _ => x.tanh(),
+        };
+    }
+    x.backward();
+    (x.item(), a.grad().unwrap().item(), b.grad().unwrap().item())
+}
+
+fn tiny() -> serde_json::Value {
+    let _warm = tiny_once();
+    let mut times = Vec::new();
+    let mut values = (0.0, 0.0, 0.0);
+    for _ in 0..5 {
+        let t = Instant::now();
+        values = tiny_once();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let total = median(times);
+    json!({
+        "workload": "tiny",
+        "ops": TINY_OPS,
+        "total_sec": total,
+        "ns_per_op": total * 1e9 / TINY_OPS as f64,
+        "peak_rss_mib": peak_rss_mib(),
+        "values": { "x": values.0, "a_grad": values.1, "b_grad": values.2 },
+    })
+}
+
+fn matmul() -> serde_json::Value {
+    const N: usize = 1024;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let a0 = Tensor::<f32>::randn([N, N], &mut rng);
+    let b0 = Tensor::<f32>::randn([N, N], &mut rng);
+    let mut totals = Vec::new();
+    let mut forwards = Vec::new();
+    for rep in 0..23 {
+        let t = Instant::now();
+        let g = Graph::<f32>::new();
+        let a = g.leaf(a0.clone());
+        let b = g.leaf(b0.clone());
+        let c = a.matmul(&b);
+        let forward = t.elapsed().as_secs_f64();
+        c.sum_all().backward();
+        let total = t.elapsed().as_secs_f64();
+        assert_eq!(a.grad().unwrap().shape(), &[N, N]);
+        if rep >= 3 {
+            totals.push(total);
+            forwards.push(forward);
+        }
+    }
+    let flop = 2.0 * (N as f64).powi(3);
+    let (total, forward) = (median(totals), median(forwards));
+    json!({
+        "workload": "matmul",
+        "n": N,
+        "median_sec": total,
+        "gflops": 3.0 * flop / total / 1e9,
+        "forward_gflops": flop / forward / 1e9,
+        "peak_rss_mib": peak_rss_mib(),
+    })
+}
