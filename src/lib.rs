@@ -15,3 +15,8 @@ pub mod prelude {
         ErrorKind, GradOptions, Graph, Parameter, Tensor, Var,
     };
 }
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""PyTorch twins of `chainrule bench WORKLOAD`, for side-by-side ratios.
+
+    python3 tools/torch_reference/bench_torch.py tiny
+    python3 tools/torch_reference/bench_torch.py matmul
+
+Prints one JSON line with the same keys as chainrule's. Uses 2 threads
+(torch.set_num_threads(2)), as chainrule uses the machine's 2 cores.
+"""
+
+import json
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(2)
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def tiny():
+    ops = 100_000
+
+    def once():
+        a = torch.tensor(0.5, requires_grad=True)
+        b = torch.tensor(0.5, requires_grad=True)
+        x = torch.tensor(0.1)
+        for i in range(ops):
+            r = i % 3
+            if r == 0:
+                x = x * a
+            elif r == 1:
+                x = x + b
+            else:
+                x = torch.tanh(x)
+        x.backward()
+        return x.item(), a.grad.item(), b.grad.item()
+
+    once()
+    times, values = [], None
+    for _ in range(5):
+        t = time.perf_counter()
+        values = once()
+        times.append(time.perf_counter() - t)
+    total = statistics.median(times)
+    return {"workload": "tiny", "ops": ops, "total_sec": total, "ns_per_op": total * 1e9 / ops,
+            "peak_rss_mib": peak_rss_mib(),
+            "values": {"x": values[0], "a_grad": values[1], "b_grad": values[2]}}
+
+
+def matmul():
+    n = 1024
+    g = torch.Generator().manual_seed(0)
+    a0, b0 = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
+    totals, forwards = [], []
+    for rep in range(23):
+        t = time.perf_counter()
+        a, b = a0.clone().requires_grad_(), b0.clone().requires_grad_()
+        c = a @ b
+        f = time.perf_counter() - t
+        c.sum().backward()
+        total = time.perf_counter() - t
+        if rep >= 3:
+            totals.append(total)
+            forwards.append(f)
+    flop = 2.0 * n ** 3
+    total, forward = statistics.median(totals), statistics.median(forwards)
+    return {"workload": "matmul", "n": n, "median_sec": total, "gflops": 3 * flop / total / 1e9,
+            "forward_gflops": flop / forward / 1e9, "peak_rss_mib": peak_rss_mib()}
+
+
+if __name__ == "__main__":
+    workloads = {"tiny": tiny, "matmul": matmul}
+    if len(sys.argv) != 2 or sys.argv[1] not in workloads:
+        sys.exit(f"usage: bench_torch.py {{{'|'.join(workloads)}}}")
+    print(json.dumps(workloads[sys.argv[1]]()))
