@@ -86,7 +86,11 @@ fn ten_thousand_training_steps_leave_the_heap_exactly_where_it_was() {
         let vars: Vec<Var<f32>> = ps.iter().map(|p| g.param(p)).collect();
         let loss = loss_of(&g, &vars, &x, &y);
         loss.backward();
-        assert_eq!(g.len(), 4, "after backward only the parameter leaves remain");
+        assert_eq!(
+            g.len(),
+            4,
+            "after backward only the parameter leaves remain"
+        );
         sgd_step(&ps, 0.05);
         loss.item()
     };
@@ -95,9 +99,17 @@ fn ten_thousand_training_steps_leave_the_heap_exactly_where_it_was() {
     let mut last = first;
     for i in 0..10_000 {
         last = step();
-        assert_eq!(live_bytes(), baseline, "step {i} left {} bytes behind", live_bytes() - baseline);
+        assert_eq!(
+            live_bytes(),
+            baseline,
+            "step {i} left {} bytes behind",
+            live_bytes() - baseline
+        );
     }
-    assert!(last < first, "the loop really trains: loss {first} -> {last}");
+    assert!(
+        last < first,
+        "the loop really trains: loss {first} -> {last}"
+    );
 }
 
 #[test]

@@ -61,6 +61,7 @@ CASES = {
     "neg": [([(anyv, [5])], lambda x: -x)],
     "add_scalar": [([(anyv, [2, 2])], lambda x: x + 0.7)],
     "mul_scalar": [([(anyv, [2, 2])], lambda x: x * -1.3)],
+    "rsub_scalar": [([(anyv, [3])], lambda x: 0.4 - x)],
     "scalar_div": [([(away, [4])], lambda x: 2.0 / x)],
     "sum_to": [([(anyv, [2, 3, 4]), (anyv, [3, 1])], lambda a, b: a.sum_to_size(b.shape) * b)],
     "broadcast_to": [([(anyv, [2, 3, 4]), (anyv, [3, 1])], lambda a, b: b.broadcast_to(a.shape) * a)],

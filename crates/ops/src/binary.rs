@@ -19,14 +19,14 @@ impl<T: Element> Op<T> for Pow {
         let mut out: InputGrads<T> = smallvec![None, None];
         if cx.needs(0) {
             let local = b.try_mul(&a.try_pow(&b.add_scalar(-T::one()))?)?;
-            out[0] = Some(reduce_to(&cx.grad.try_mul(&local)?, a.shape())?);
+            out[0] = Some(reduce_to(cx.grad.try_mul(&local)?, a.shape())?);
         }
         if cx.needs(1) {
             // ln(a + [a = 0]) is ln(a) except at a = 0, where it is 0; the added
             // mask is a constant, so higher derivatives are unchanged.
             let safe_a = a.try_add(&mask_where(a.value(), |v| v == T::zero()))?;
             let local = cx.output.try_mul(&safe_a.log())?;
-            out[1] = Some(reduce_to(&cx.grad.try_mul(&local)?, b.shape())?);
+            out[1] = Some(reduce_to(cx.grad.try_mul(&local)?, b.shape())?);
         }
         Ok(out)
     }
@@ -71,11 +71,11 @@ impl<T: Element> Op<T> for Extremum {
             })?);
         let mut out: InputGrads<T> = smallvec![None, None];
         if cx.needs(0) {
-            out[0] = Some(reduce_to(&cx.grad.try_mul(&weight_a)?, a.shape())?);
+            out[0] = Some(reduce_to(cx.grad.try_mul(&weight_a)?, a.shape())?);
         }
         if cx.needs(1) {
             out[1] = Some(reduce_to(
-                &cx.grad.try_mul(&weight_a.rsub_scalar(T::one()))?,
+                cx.grad.try_mul(&weight_a.rsub_scalar(T::one()))?,
                 b.shape(),
             )?);
         }

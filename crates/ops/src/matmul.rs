@@ -51,7 +51,7 @@ impl<T: Element> Op<T> for MatMul {
             } else {
                 matmul_t(g, b, false, !tb)?
             };
-            out[0] = Some(reduce_to(&da, a.shape())?);
+            out[0] = Some(reduce_to(da, a.shape())?);
         }
         if cx.needs(1) {
             let db = if tb {
@@ -59,7 +59,7 @@ impl<T: Element> Op<T> for MatMul {
             } else {
                 matmul_t(a, g, !ta, false)?
             };
-            out[1] = Some(reduce_to(&db, b.shape())?);
+            out[1] = Some(reduce_to(db, b.shape())?);
         }
         Ok(out)
     }

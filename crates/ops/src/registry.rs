@@ -239,6 +239,12 @@ pub fn registry() -> Vec<OpCase> {
             |v| Ok(v[0].mul_scalar(-1.3))
         ),
         case!(
+            "rsub_scalar",
+            ["rsub_scalar"],
+            unary_case(0..=3, ANY),
+            |v| Ok(v[0].rsub_scalar(0.4))
+        ),
+        case!(
             "scalar_div",
             ["scalar_div"],
             unary_case(0..=3, Domain::AwayFromZero),

@@ -78,7 +78,7 @@ impl<T: Element> Op<T> for Permute {
         format!("permute({:?})", self.perm.as_slice())
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
-        let mut inverse: Shape = smallvec![0; self.perm.len()];
+        let mut inverse = Shape::filled(0, self.perm.len());
         for (i, &p) in self.perm.iter().enumerate() {
             inverse[p] = i;
         }

@@ -14,11 +14,20 @@ use crate::var::Var;
 use smallvec::smallvec;
 
 /// Sums a broadcast gradient back to the shape of the input it came from.
-pub fn reduce_to<T: Element>(g: &Var<T>, shape: &[usize]) -> Result<Var<T>> {
+pub fn reduce_to<T: Element>(g: Var<T>, shape: &[usize]) -> Result<Var<T>> {
     if g.shape() == shape {
-        Ok(g.clone())
+        Ok(g)
     } else {
         g.try_sum_to(shape)
+    }
+}
+
+/// [`reduce_to`] the shape of `like`.
+fn reduce_like<T: Element>(g: Var<T>, like: &Var<T>) -> Result<Var<T>> {
+    if g.value().same_shape(like.value()) {
+        Ok(g)
+    } else {
+        g.try_sum_to(like.shape())
     }
 }
 
@@ -31,7 +40,7 @@ fn binary_grads<T: Element>(
     let mut out: InputGrads<T> = smallvec![None, None];
     for (i, slot) in out.iter_mut().enumerate() {
         if cx.needs(i) {
-            *slot = Some(reduce_to(&local(i)?, cx.input(i).shape())?);
+            *slot = Some(reduce_like(local(i)?, cx.input(i))?);
         }
     }
     Ok(out)
@@ -133,6 +142,20 @@ impl<T: Element> Op<T> for MulScalar<T> {
     }
 }
 
+/// `c − x` for a scalar `c`. ∂/∂x = −1.
+pub struct RSubScalar<T>(pub T);
+impl<T: Element> Op<T> for RSubScalar<T> {
+    fn name(&self) -> &str {
+        "rsub_scalar"
+    }
+    fn describe(&self) -> String {
+        format!("rsub_scalar({})", self.0)
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        Ok(smallvec![Some(cx.grad.neg())])
+    }
+}
+
 /// `c / x` for a scalar `c`. ∂/∂x = −c/x² = −out/x.
 pub struct ScalarDiv<T>(pub T);
 impl<T: Element> Op<T> for ScalarDiv<T> {
@@ -231,7 +254,11 @@ impl<T: Element> Var<T> {
 
     /// `c − self`.
     pub fn rsub_scalar(&self, c: T) -> Var<T> {
-        self.neg().add_scalar(c)
+        or_panic(Var::from_op(
+            RSubScalar(c),
+            &[self],
+            self.value().map(move |a| c - a),
+        ))
     }
 
     /// `c / self`.

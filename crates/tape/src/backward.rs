@@ -52,20 +52,21 @@ fn accumulate<T: Element>(
     key: NodeKey,
     g: Var<T>,
 ) -> Result<bool> {
-    let Some(acc) = grads.remove(key) else {
-        grads.insert(key, g);
-        return Ok(true);
-    };
-    let sum = if acc.requires_grad() || g.requires_grad() {
-        acc.try_add(&g)?
-    } else {
-        // The tensor is moved out of its handle, so it is uniquely owned and adds in place.
-        let mut t = acc.into_value();
-        crate::tensor_ops::add_assign(&mut t, g.value());
-        Var::constant(t)
-    };
-    grads.insert(key, sum);
-    Ok(false)
+    match grads.get_mut(key) {
+        None => {
+            grads.insert(key, g);
+            Ok(true)
+        }
+        Some(acc) => {
+            if acc.requires_grad() || g.requires_grad() {
+                *acc = acc.try_add(&g)?;
+            } else {
+                // In place: copies first only if the storage is shared.
+                crate::tensor_ops::add_assign(acc.value_mut(), g.value());
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// Runs the chain rule from `roots` (node, ∂L/∂node) down through the graph.
@@ -167,16 +168,37 @@ fn walk<T: Element>(
             }
             continue;
         }
+        let as_var = |value: Tensor<T>, k: NodeKey| {
+            if create_graph {
+                Var::from_node(
+                    value,
+                    NodeRef {
+                        graph: graph.clone(),
+                        key: k,
+                    },
+                )
+            } else {
+                Var::constant(value)
+            }
+        };
         let node = &nodes[key];
-        let mut inputs: SmallVec<[(Option<(NodeKey, u64)>, Tensor<T>); 2]> = SmallVec::new();
+        let mut input_vars: SmallVec<[Var<T>; 2]> = SmallVec::new();
+        let mut keys: SmallVec<[Option<(NodeKey, u64)>; 2]> = SmallVec::new();
+        let mut needs: SmallVec<[bool; 2]> = SmallVec::new();
         for input in &node.inputs {
-            inputs.push(match input {
-                Input::Node { key: k, seq } => (
-                    Some((*k, *seq)),
-                    nodes.get(*k).ok_or_else(graph_freed)?.value.clone(),
-                ),
-                Input::Const(t) => (None, (**t).clone()),
-            });
+            match input {
+                Input::Node { key: k, seq } => {
+                    let v = nodes.get(*k).ok_or_else(graph_freed)?.value.clone();
+                    input_vars.push(as_var(v, *k));
+                    keys.push(Some((*k, *seq)));
+                    needs.push(*seq >= min_seq);
+                }
+                Input::Const(t) => {
+                    input_vars.push(Var::constant((**t).clone()));
+                    keys.push(None);
+                    needs.push(false);
+                }
+            }
         }
         let (op, value) = if retain {
             let node = &mut nodes[key];
@@ -194,25 +216,7 @@ fn walk<T: Element>(
         };
         drop(nodes);
 
-        let as_var = |value: Tensor<T>, k: Option<NodeKey>| match (create_graph, k) {
-            (true, Some(k)) => Var::from_node(
-                value,
-                NodeRef {
-                    graph: graph.clone(),
-                    key: k,
-                },
-            ),
-            _ => Var::constant(value),
-        };
-        let needs: SmallVec<[bool; 2]> = inputs
-            .iter()
-            .map(|(k, _)| k.is_some_and(|(_, s)| s >= min_seq))
-            .collect();
-        let input_vars: SmallVec<[Var<T>; 2]> = inputs
-            .iter()
-            .map(|(k, v)| as_var(v.clone(), k.map(|(k, _)| k)))
-            .collect();
-        let output = as_var(value, Some(key));
+        let output = as_var(value, key);
         let result = op.backward(&BackwardContext {
             inputs: &input_vars,
             output: &output,
@@ -229,14 +233,14 @@ fn walk<T: Element>(
             }
         };
         drop(grad);
-        for (i, ((input, value), g)) in inputs.iter().zip(input_grads).enumerate() {
-            let (Some((k, s)), Some(g)) = (*input, g) else {
+        for (i, g) in input_grads.into_iter().enumerate() {
+            let (Some((k, s)), Some(g)) = (keys[i], g) else {
                 continue;
             };
             if !needs[i] {
                 continue;
             }
-            if g.shape() != value.shape() {
+            if !g.value().same_shape(input_vars[i].value()) {
                 let e = Error::shape(
                     "backward",
                     format!(
@@ -244,7 +248,7 @@ fn walk<T: Element>(
                         op_name(),
                         fmt_shape(g.shape()),
                         i,
-                        fmt_shape(value.shape())
+                        fmt_shape(input_vars[i].shape())
                     ),
                 );
                 restore_op(graph, key, op, retain);

@@ -258,7 +258,7 @@ fn reduce_rows<T: Copy>(
         return;
     }
     let ls = ostrides[r - 1];
-    let mut idx: Shape = smallvec::smallvec![0; r - 1];
+    let mut idx = Shape::filled(0, r - 1);
     let mut obase = 0usize;
     for xr in x.chunks_exact(last) {
         if ls == 0 {

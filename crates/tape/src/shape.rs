@@ -3,8 +3,172 @@
 use crate::error::{Error, ErrorKind, Result};
 use smallvec::SmallVec;
 
-/// A tensor shape: dimension sizes, row-major. Up to four dimensions live inline.
-pub type Shape = SmallVec<[usize; 4]>;
+/// Dimensions kept inline (no allocation) up to this rank.
+const INLINE_RANK: usize = 4;
+
+/// A tensor shape: dimension sizes, row-major.
+///
+/// Shapes are cloned with every tensor, so up to four dimensions are stored
+/// in a fixed, zero-padded array that clones and compares as plain words;
+/// larger ranks go to the heap.
+#[derive(Clone)]
+pub struct Shape(ShapeRepr);
+
+#[derive(Clone)]
+enum ShapeRepr {
+    Inline { len: u8, dims: [usize; INLINE_RANK] },
+    Heap(Box<[usize]>),
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Shape::new()
+    }
+}
+
+impl Shape {
+    /// The scalar shape `[]`.
+    pub const fn new() -> Self {
+        Shape(ShapeRepr::Inline {
+            len: 0,
+            dims: [0; INLINE_RANK],
+        })
+    }
+
+    /// A shape with the given dimensions.
+    pub fn from_slice(dims: &[usize]) -> Self {
+        if dims.len() <= INLINE_RANK {
+            let mut a = [0; INLINE_RANK];
+            for (slot, &d) in a.iter_mut().zip(dims) {
+                *slot = d;
+            }
+            Shape(ShapeRepr::Inline {
+                len: dims.len() as u8,
+                dims: a,
+            })
+        } else {
+            Shape(ShapeRepr::Heap(dims.into()))
+        }
+    }
+
+    /// `n` dimensions, all equal to `v`.
+    pub fn filled(v: usize, n: usize) -> Self {
+        Shape::from_slice(&SmallVec::<[usize; 8]>::from_elem(v, n))
+    }
+
+    /// The dimensions as a slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[usize] {
+        match &self.0 {
+            ShapeRepr::Inline { len, dims } => &dims[..*len as usize],
+            ShapeRepr::Heap(b) => b,
+        }
+    }
+
+    fn edit(&mut self, f: impl FnOnce(&mut Vec<usize>)) {
+        let mut v = self.as_slice().to_vec();
+        f(&mut v);
+        *self = Shape::from_slice(&v);
+    }
+
+    /// Appends a dimension.
+    pub fn push(&mut self, d: usize) {
+        self.edit(|v| v.push(d))
+    }
+
+    /// Removes and returns the last dimension.
+    pub fn pop(&mut self) -> Option<usize> {
+        let mut out = None;
+        self.edit(|v| out = v.pop());
+        out
+    }
+
+    /// Removes and returns dimension `i`.
+    pub fn remove(&mut self, i: usize) -> usize {
+        let mut out = 0;
+        self.edit(|v| out = v.remove(i));
+        out
+    }
+
+    /// Inserts a dimension at `i`.
+    pub fn insert(&mut self, i: usize, d: usize) {
+        self.edit(|v| v.insert(i, d))
+    }
+}
+
+impl PartialEq for Shape {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            // Unused inline slots are always zero, so whole arrays compare.
+            (ShapeRepr::Inline { len: a, dims: x }, ShapeRepr::Inline { len: b, dims: y }) => {
+                a == b && x == y
+            }
+            _ => self.as_slice() == other.as_slice(),
+        }
+    }
+}
+
+impl Eq for Shape {}
+
+impl std::hash::Hash for Shape {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl std::ops::Deref for Shape {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for Shape {
+    fn deref_mut(&mut self) -> &mut [usize] {
+        match &mut self.0 {
+            ShapeRepr::Inline { len, dims } => &mut dims[..*len as usize],
+            ShapeRepr::Heap(b) => b,
+        }
+    }
+}
+
+impl AsRef<[usize]> for Shape {
+    fn as_ref(&self) -> &[usize] {
+        self.as_slice()
+    }
+}
+
+impl From<&[usize]> for Shape {
+    fn from(dims: &[usize]) -> Self {
+        Shape::from_slice(dims)
+    }
+}
+
+impl<const N: usize> From<[usize; N]> for Shape {
+    fn from(dims: [usize; N]) -> Self {
+        Shape::from_slice(&dims)
+    }
+}
+
+impl From<Vec<usize>> for Shape {
+    fn from(dims: Vec<usize>) -> Self {
+        Shape::from_slice(&dims)
+    }
+}
+
+impl FromIterator<usize> for Shape {
+    fn from_iter<I: IntoIterator<Item = usize>>(iter: I) -> Self {
+        let v: SmallVec<[usize; INLINE_RANK]> = iter.into_iter().collect();
+        Shape::from_slice(&v)
+    }
+}
+
+impl std::fmt::Debug for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.as_slice().fmt(f)
+    }
+}
 
 /// Formats a shape as PyTorch prints sizes in messages: `[3, 4]`.
 pub fn fmt_shape(shape: &[usize]) -> String {
@@ -18,7 +182,7 @@ pub fn numel(shape: &[usize]) -> usize {
 
 /// Row-major (C-contiguous) strides, in elements.
 pub fn contiguous_strides(shape: &[usize]) -> Shape {
-    let mut strides: Shape = smallvec::smallvec![0; shape.len()];
+    let mut strides: Shape = Shape::filled(0, shape.len());
     let mut acc = 1;
     for i in (0..shape.len()).rev() {
         strides[i] = acc;
@@ -31,7 +195,7 @@ pub fn contiguous_strides(shape: &[usize]) -> Shape {
 /// be equal or contain a 1.
 pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Shape> {
     let rank = a.len().max(b.len());
-    let mut out: Shape = smallvec::smallvec![0; rank];
+    let mut out = Shape::filled(0, rank);
     for i in 0..rank {
         let da = if i + a.len() >= rank {
             a[i + a.len() - rank]
@@ -70,7 +234,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
 pub fn broadcast_strides(src: &[usize], dst: &[usize]) -> Shape {
     let offset = dst.len() - src.len();
     let src_strides = contiguous_strides(src);
-    let mut strides: Shape = smallvec::smallvec![0; dst.len()];
+    let mut strides = Shape::filled(0, dst.len());
     for i in 0..src.len() {
         strides[i + offset] = if src[i] == 1 && dst[i + offset] != 1 {
             0
@@ -106,7 +270,7 @@ pub fn check_broadcastable(op: &'static str, src: &[usize], dst: &[usize]) -> Re
 /// Resolves possibly negative axes against `rank`, rejecting out-of-range and repeated axes.
 /// The result is sorted ascending.
 pub fn normalize_axes(op: &'static str, axes: &[isize], rank: usize) -> Result<Shape> {
-    let mut out: Shape = SmallVec::new();
+    let mut out = Shape::new();
     for &ax in axes {
         let a = normalize_axis(op, ax, rank)?;
         if out.contains(&a) {
@@ -190,6 +354,23 @@ mod tests {
             &[0, 1, 0]
         );
         assert_eq!(broadcast_axes(&[4, 1], &[2, 4, 3]).as_slice(), &[0, 2]);
+    }
+
+    #[test]
+    fn shapes_of_any_rank_behave_like_slices() {
+        for rank in 0..9 {
+            let dims: Vec<usize> = (1..=rank).collect();
+            let mut s = Shape::from_slice(&dims);
+            assert_eq!(s.as_slice(), dims.as_slice());
+            assert_eq!(s.clone(), s);
+            s.push(7);
+            assert_eq!(s.last(), Some(&7));
+            assert_eq!(s.len(), rank + 1);
+            assert_eq!(s.pop(), Some(7));
+            s.insert(0, 9);
+            assert_eq!(s.remove(0), 9);
+            assert_eq!(s.as_slice(), dims.as_slice());
+        }
     }
 
     #[test]

@@ -156,6 +156,12 @@ impl<T: Element> Tensor<T> {
         &self.shape
     }
 
+    /// True when both tensors have the same shape.
+    #[inline]
+    pub fn same_shape(&self, other: &Tensor<T>) -> bool {
+        self.shape == other.shape
+    }
+
     /// The number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()

@@ -68,11 +68,11 @@ impl<T: Element> Var<T> {
             Some(g) if is_grad_enabled() => g.clone(),
             _ => return Ok(Var::constant(value)),
         };
-        let saved: SmallVec<[Input<T>; 2]> = {
+        let mut saved: SmallVec<[Input<T>; 2]> = SmallVec::new();
+        {
             let nodes = graph.nodes.borrow();
-            inputs
-                .iter()
-                .map(|v| match &v.node {
+            for v in inputs {
+                saved.push(match &v.node {
                     // A node freed by an earlier backward keeps its key (seq 0):
                     // backpropagating into it later reports the freed graph.
                     Some(n) => Input::Node {
@@ -80,9 +80,9 @@ impl<T: Element> Var<T> {
                         seq: nodes.get(n.key).map_or(0, |node| node.seq),
                     },
                     None => Input::Const(Box::new(v.value.clone())),
-                })
-                .collect()
-        };
+                });
+            }
+        }
         let out_value = value.clone();
         let key = graph.insert(|seq| Node {
             op: Some(Box::new(op)),
@@ -98,6 +98,10 @@ impl<T: Element> Var<T> {
     /// The value.
     pub fn value(&self) -> &Tensor<T> {
         &self.value
+    }
+
+    pub(crate) fn value_mut(&mut self) -> &mut Tensor<T> {
+        &mut self.value
     }
 
     /// Consumes the handle, returning its value.
