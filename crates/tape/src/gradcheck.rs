@@ -237,9 +237,10 @@ fn jacobians(
             xs[i].data_mut()[k] = x0 - opt.eps;
             let minus = eval(&xs)?;
             for (o, (p, m)) in plus.iter().zip(&minus).enumerate() {
-                for j in 0..p.numel() {
-                    let numerical = (p.data()[j] - m.data()[j]) / (2.0 * opt.eps);
-                    let a = analytical[o][j][i].data()[k];
+                let rows = &analytical[o];
+                for (j, (row, (&pj, &mj))) in rows.iter().zip(p.data().iter().zip(m.data())).enumerate() {
+                    let numerical = (pj - mj) / (2.0 * opt.eps);
+                    let a = row[i].data()[k];
                     let err = (a - numerical).abs();
                     let err = if err.is_nan() { f64::INFINITY } else { err };
                     r.max_abs_error = r.max_abs_error.max(err);
