@@ -18,7 +18,7 @@ pub trait Element:
     fn from_f64(v: f64) -> Self;
 
     /// Widens to `f64`.
-    fn to_f64(self) -> f64;
+    fn as_f64(self) -> f64;
 
     /// General matrix multiply `C ← α·A·B + β·C` on strided row/column layouts.
     ///
@@ -49,7 +49,7 @@ impl Element for f32 {
     fn from_f64(v: f64) -> Self {
         v as f32
     }
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self as f64
     }
     unsafe fn gemm(
@@ -80,7 +80,7 @@ impl Element for f64 {
     fn from_f64(v: f64) -> Self {
         v
     }
-    fn to_f64(self) -> f64 {
+    fn as_f64(self) -> f64 {
         self
     }
     unsafe fn gemm(

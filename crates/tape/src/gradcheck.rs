@@ -238,7 +238,9 @@ fn jacobians(
             let minus = eval(&xs)?;
             for (o, (p, m)) in plus.iter().zip(&minus).enumerate() {
                 let rows = &analytical[o];
-                for (j, (row, (&pj, &mj))) in rows.iter().zip(p.data().iter().zip(m.data())).enumerate() {
+                for (j, (row, (&pj, &mj))) in
+                    rows.iter().zip(p.data().iter().zip(m.data())).enumerate()
+                {
                     let numerical = (pj - mj) / (2.0 * opt.eps);
                     let a = row[i].data()[k];
                     let err = (a - numerical).abs();

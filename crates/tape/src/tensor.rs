@@ -274,7 +274,7 @@ impl<T: Element> Tensor<T> {
             self.shape.clone(),
             self.data()
                 .iter()
-                .map(|&v| U::from_f64(v.to_f64()))
+                .map(|&v| U::from_f64(v.as_f64()))
                 .collect(),
         )
     }
@@ -297,7 +297,7 @@ impl<T: Element> Tensor<T> {
     pub fn allclose(&self, other: &Tensor<T>, rtol: f64, atol: f64) -> bool {
         self.shape == other.shape
             && self.data().iter().zip(other.data()).all(|(&a, &b)| {
-                let (a, b) = (a.to_f64(), b.to_f64());
+                let (a, b) = (a.as_f64(), b.as_f64());
                 (a - b).abs() <= atol + rtol * b.abs()
             })
     }
