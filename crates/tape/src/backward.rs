@@ -155,7 +155,7 @@ fn walk<T: Element>(
         // record new nodes (create_graph) while it runs.
         let mut nodes = graph.nodes.borrow_mut();
         let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
-        if let Some(leaf) = node.leaf.as_mut() {
+        if let Some(leaf) = node.leaf_mut() {
             if let Sink::Leaves = sink {
                 let g = grad.value();
                 match &leaf.param {

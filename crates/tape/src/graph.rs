@@ -45,9 +45,39 @@ pub(crate) struct Node<T: Element> {
     pub inputs: SmallVec<[Input<T>; 2]>,
     pub value: Tensor<T>,
     pub seq: u64,
-    pub leaf: Option<Box<Leaf<T>>>,
+    /// Rarely used per-node data, boxed so the common node stays small.
+    pub extra: Option<Box<Extra<T>>>,
+}
+
+/// Per-node data most nodes do not have.
+pub(crate) struct Extra<T: Element> {
+    /// Set for leaves: where the gradient goes.
+    pub leaf: Option<Leaf<T>>,
     /// A user-given name for summaries and DOT export.
     pub name: Option<Box<str>>,
+}
+
+impl<T: Element> Node<T> {
+    pub fn leaf(&self) -> Option<&Leaf<T>> {
+        self.extra.as_ref().and_then(|e| e.leaf.as_ref())
+    }
+
+    pub fn leaf_mut(&mut self) -> Option<&mut Leaf<T>> {
+        self.extra.as_mut().and_then(|e| e.leaf.as_mut())
+    }
+
+    /// Sets the node's display name.
+    pub fn set_name(&mut self, name: Box<str>) {
+        match &mut self.extra {
+            Some(e) => e.name = Some(name),
+            None => {
+                self.extra = Some(Box::new(Extra {
+                    leaf: None,
+                    name: Some(name),
+                }))
+            }
+        }
+    }
 }
 
 /// Per-backward working memory, kept with the graph so that repeated
@@ -193,8 +223,10 @@ impl<T: Element> Graph<T> {
             inputs: SmallVec::new(),
             value: value.clone(),
             seq,
-            leaf: Some(Box::new(Leaf { grad: None, param })),
-            name,
+            extra: Some(Box::new(Extra {
+                leaf: Some(Leaf { grad: None, param }),
+                name,
+            })),
         });
         Var::from_node(
             value,

@@ -12,8 +12,17 @@ use crate::tensor::Tensor;
 
 /// `acc += g` elementwise (shapes must match); in place when `acc` is unshared.
 pub fn add_assign<T: Element>(acc: &mut Tensor<T>, g: &Tensor<T>) {
-    assert_eq!(acc.shape(), g.shape(), "add_assign: shapes differ");
-    kernels::zip_assign(acc.data_mut(), g.data(), |a, b| a + b);
+    assert!(
+        acc.same_shape(g),
+        "add_assign: shapes {:?} and {:?} differ",
+        acc.shape(),
+        g.shape()
+    );
+    if acc.numel() == 1 {
+        acc.data_mut()[0] = acc.data()[0] + g.data()[0];
+    } else {
+        kernels::zip_assign(acc.data_mut(), g.data(), |a, b| a + b);
+    }
 }
 
 impl<T: Element> Tensor<T> {

@@ -89,8 +89,7 @@ impl<T: Element> Var<T> {
             inputs: saved,
             value: out_value,
             seq,
-            leaf: None,
-            name: None,
+            extra: None,
         });
         Ok(Var::from_node(value, NodeRef { graph, key }))
     }
@@ -154,7 +153,7 @@ impl<T: Element> Var<T> {
                 .nodes
                 .borrow()
                 .get(n.key)
-                .is_some_and(|node| node.leaf.is_some())
+                .is_some_and(|node| node.leaf().is_some())
         })
     }
 
@@ -163,7 +162,7 @@ impl<T: Element> Var<T> {
     pub fn grad(&self) -> Option<Tensor<T>> {
         let n = self.node.as_ref()?;
         let nodes = n.graph.nodes.borrow();
-        let leaf = nodes.get(n.key)?.leaf.as_ref()?;
+        let leaf = nodes.get(n.key)?.leaf()?;
         match &leaf.param {
             Some(p) => p.grad(),
             None => leaf.grad.clone(),
@@ -174,7 +173,7 @@ impl<T: Element> Var<T> {
     pub fn zero_grad(&self) {
         if let Some(n) = &self.node {
             let mut nodes = n.graph.nodes.borrow_mut();
-            if let Some(leaf) = nodes.get_mut(n.key).and_then(|node| node.leaf.as_mut()) {
+            if let Some(leaf) = nodes.get_mut(n.key).and_then(|node| node.leaf_mut()) {
                 match &leaf.param {
                     Some(p) => p.zero_grad(),
                     None => leaf.grad = None,
@@ -187,7 +186,7 @@ impl<T: Element> Var<T> {
     pub fn named(self, name: impl Into<String>) -> Self {
         if let Some(n) = &self.node {
             if let Some(node) = n.graph.nodes.borrow_mut().get_mut(n.key) {
-                node.name = Some(name.into().into_boxed_str());
+                node.set_name(name.into().into_boxed_str());
             }
         }
         self
