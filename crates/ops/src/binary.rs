@@ -14,6 +14,16 @@ impl<T: Element> Op<T> for Pow {
     fn name(&self) -> &str {
         "pow"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        Some(
+            if input == 0 {
+                "b·a^(b−1)"
+            } else {
+                "aᵇ·ln a"
+            }
+            .into(),
+        )
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         let (a, b) = (cx.input(0), cx.input(1));
         let mut out: InputGrads<T> = smallvec![None, None];
@@ -33,6 +43,7 @@ impl<T: Element> Op<T> for Pow {
 }
 
 /// Forward of [`Pow`].
+#[track_caller]
 pub(crate) fn pow<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
     let v = a
         .value()
@@ -53,6 +64,17 @@ impl<T: Element> Op<T> for Extremum {
         } else {
             "minimum"
         }
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        Some(
+            match (self.max, input) {
+                (true, 0) => "[a > b] (½ at ties)",
+                (true, _) => "[b > a] (½ at ties)",
+                (false, 0) => "[a < b] (½ at ties)",
+                (false, _) => "[b < a] (½ at ties)",
+            }
+            .into(),
+        )
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         let (a, b) = (cx.input(0), cx.input(1));
@@ -84,6 +106,7 @@ impl<T: Element> Op<T> for Extremum {
 }
 
 /// Forward of [`Extremum`].
+#[track_caller]
 pub(crate) fn extremum<T: Element>(a: &Var<T>, b: &Var<T>, max: bool) -> Result<Var<T>> {
     let name = if max { "maximum" } else { "minimum" };
     let v = a.value().broadcast_zip(b.value(), name, move |x, y| {

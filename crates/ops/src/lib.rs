@@ -20,11 +20,12 @@ use chainrule_tape::error::{or_panic, Result};
 use chainrule_tape::{Element, Var};
 
 macro_rules! fallible {
-    ($(#[$doc:meta])* $name:ident / $try_name:ident ( $($arg:ident : $ty:ty),* ) => $body:expr) => {
+    ($(#[$doc:meta])* $name:ident / $try_name:ident ( $($arg:ident : $ty:ty),* ) => |$x:ident| $body:expr) => {
         $(#[$doc])*
+        #[track_caller]
         fn $try_name(&self, $($arg: $ty),*) -> Result<Var<T>> {
-            let x = self.var();
-            $body(x)
+            let $x = self.var();
+            $body
         }
         $(#[$doc])*
         ///
@@ -55,23 +56,23 @@ pub trait VarOps<T: Element> {
     fn var(&self) -> &Var<T>;
 
     fallible!(/// eˣ elementwise.
-        exp / try_exp() => unary::exp);
+        exp / try_exp() => |x| unary::exp(x));
     fallible!(/// ln x elementwise.
-        log / try_log() => unary::log);
+        log / try_log() => |x| unary::log(x));
     fallible!(/// √x elementwise.
-        sqrt / try_sqrt() => unary::sqrt);
+        sqrt / try_sqrt() => |x| unary::sqrt(x));
     fallible!(/// |x| elementwise (gradient sign(x), 0 at 0).
-        abs / try_abs() => unary::abs);
+        abs / try_abs() => |x| unary::abs(x));
     fallible!(/// sin x elementwise.
-        sin / try_sin() => unary::sin);
+        sin / try_sin() => |x| unary::sin(x));
     fallible!(/// cos x elementwise.
-        cos / try_cos() => unary::cos);
+        cos / try_cos() => |x| unary::cos(x));
     fallible!(/// tanh x elementwise.
-        tanh / try_tanh() => unary::tanh);
+        tanh / try_tanh() => |x| unary::tanh(x));
     fallible!(/// σ(x) = 1/(1 + e^−x) elementwise, computed stably.
-        sigmoid / try_sigmoid() => unary::sigmoid);
+        sigmoid / try_sigmoid() => |x| unary::sigmoid(x));
     fallible!(/// max(x, 0) elementwise (gradient 0 at 0).
-        relu / try_relu() => unary::relu);
+        relu / try_relu() => |x| unary::relu(x));
     fallible!(/// xᵖ elementwise for a scalar exponent p.
         powf / try_powf(p: T) => |x| unary::pow_scalar(x, p));
     fallible!(/// x² elementwise.

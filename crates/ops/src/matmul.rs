@@ -31,6 +31,9 @@ impl<T: Element> Op<T> for MatMul {
     fn name(&self) -> &str {
         "matmul"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        Some(if input == 0 { "G·Bᵀ" } else { "Aᵀ·G" }.into())
+    }
     fn describe(&self) -> String {
         match (self.trans_a, self.trans_b) {
             (false, false) => "matmul".into(),
@@ -76,6 +79,7 @@ fn read_dims(shape: &[usize], trans: bool) -> (usize, usize) {
 }
 
 /// `op(A)·op(B)`, recorded as one [`MatMul`] node. Both operands need at least 2 dimensions.
+#[track_caller]
 pub fn matmul_t<T: Element>(
     a: &Var<T>,
     b: &Var<T>,
@@ -88,6 +92,7 @@ pub fn matmul_t<T: Element>(
 
 /// `a @ b` with PyTorch's rules for 1-D operands: a 1-D left operand is a row
 /// vector and a 1-D right operand a column vector; the added dimension is removed.
+#[track_caller]
 pub(crate) fn matmul<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
     use crate::VarOps;
     if a.shape().is_empty() || b.shape().is_empty() {

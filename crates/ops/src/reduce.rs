@@ -8,6 +8,7 @@ use smallvec::smallvec;
 
 /// Brings a reduced gradient back to the input's shape: reinsert the reduced
 /// axes as size 1 (if they were dropped), then broadcast.
+#[track_caller]
 fn expand_back<T: Element>(g: &Var<T>, input_shape: &[usize], axes: &[usize]) -> Result<Var<T>> {
     let kept = reduced_shape(input_shape, axes, true);
     g.try_reshape_to(&kept)?.try_broadcast_to(input_shape)
@@ -23,6 +24,10 @@ pub struct Sum {
 impl<T: Element> Op<T> for Sum {
     fn name(&self) -> &str {
         "sum"
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1 (broadcast over the reduced axes)".into())
     }
     fn describe(&self) -> String {
         format!(
@@ -41,6 +46,7 @@ impl<T: Element> Op<T> for Sum {
 }
 
 /// Forward of [`Sum`]; `axes` may be negative. Empty `axes` means all axes.
+#[track_caller]
 pub(crate) fn sum<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
     let axes = resolve("sum", x, axes)?;
     let v = x.value().sum_axes(&axes, keepdim);
@@ -48,6 +54,7 @@ pub(crate) fn sum<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Resu
 }
 
 /// Mean over `axes` = Σ / (number of reduced elements); composed of [`Sum`] and a scale.
+#[track_caller]
 pub(crate) fn mean<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
     let resolved = resolve("mean", x, axes)?;
     let count: usize = resolved.iter().map(|&a| x.shape()[a]).product();
@@ -87,6 +94,10 @@ impl<T: Element> Op<T> for ExtremeReduce {
             "min"
         }
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("[x = extremum] / count".into())
+    }
     fn describe(&self) -> String {
         format!(
             "{}(axes={:?}, keepdim={})",
@@ -114,6 +125,7 @@ impl<T: Element> Op<T> for ExtremeReduce {
 }
 
 /// Forward of [`ExtremeReduce`].
+#[track_caller]
 pub(crate) fn extreme<T: Element>(
     x: &Var<T>,
     axes: &[isize],

@@ -12,6 +12,10 @@ impl<T: Element> Op<T> for Reshape {
     fn name(&self) -> &str {
         "reshape"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1 (reshaped back)".into())
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         Ok(smallvec![Some(
             cx.grad.try_reshape_to(cx.input(0).shape())?
@@ -20,6 +24,7 @@ impl<T: Element> Op<T> for Reshape {
 }
 
 /// Forward of [`Reshape`]; one dimension may be −1 (inferred), as in PyTorch.
+#[track_caller]
 pub(crate) fn reshape<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>> {
     let n = x.numel();
     let mut inferred: Option<usize> = None;
@@ -56,6 +61,7 @@ pub(crate) fn reshape<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>>
 }
 
 /// [`Reshape`] to an explicit shape.
+#[track_caller]
 pub(crate) fn reshape_to<T: Element>(x: &Var<T>, shape: &[usize]) -> Result<Var<T>> {
     if shape == x.shape() {
         return Ok(x.clone());
@@ -74,6 +80,10 @@ impl<T: Element> Op<T> for Permute {
     fn name(&self) -> &str {
         "permute"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1 (inverse permutation)".into())
+    }
     fn describe(&self) -> String {
         format!("permute({:?})", self.perm.as_slice())
     }
@@ -87,6 +97,7 @@ impl<T: Element> Op<T> for Permute {
 }
 
 /// Forward of [`Permute`].
+#[track_caller]
 pub(crate) fn permute<T: Element>(x: &Var<T>, perm: &[usize]) -> Result<Var<T>> {
     if perm.iter().enumerate().all(|(i, &p)| i == p) && perm.len() == x.shape().len() {
         return Ok(x.clone());
@@ -96,6 +107,7 @@ pub(crate) fn permute<T: Element>(x: &Var<T>, perm: &[usize]) -> Result<Var<T>> 
 }
 
 /// Swaps two dimensions (negative indices count from the end).
+#[track_caller]
 pub(crate) fn transpose<T: Element>(x: &Var<T>, d0: isize, d1: isize) -> Result<Var<T>> {
     let rank = x.shape().len();
     if rank == 0 {

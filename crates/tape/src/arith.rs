@@ -14,6 +14,7 @@ use crate::var::Var;
 use smallvec::smallvec;
 
 /// Sums a broadcast gradient back to the shape of the input it came from.
+#[track_caller]
 pub fn reduce_to<T: Element>(g: Var<T>, shape: &[usize]) -> Result<Var<T>> {
     if g.shape() == shape {
         Ok(g)
@@ -23,6 +24,7 @@ pub fn reduce_to<T: Element>(g: Var<T>, shape: &[usize]) -> Result<Var<T>> {
 }
 
 /// [`reduce_to`] the shape of `like`.
+#[track_caller]
 fn reduce_like<T: Element>(g: Var<T>, like: &Var<T>) -> Result<Var<T>> {
     if g.value().same_shape(like.value()) {
         Ok(g)
@@ -52,6 +54,10 @@ impl<T: Element> Op<T> for Add {
     fn name(&self) -> &str {
         "add"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1".into())
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         binary_grads(cx, |_| Ok(cx.grad.clone()))
     }
@@ -62,6 +68,10 @@ pub struct Sub;
 impl<T: Element> Op<T> for Sub {
     fn name(&self) -> &str {
         "sub"
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some(if input == 0 { "1" } else { "−1" }.into())
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         binary_grads(cx, |i| {
@@ -80,6 +90,10 @@ impl<T: Element> Op<T> for Mul {
     fn name(&self) -> &str {
         "mul"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some(if input == 0 { "b" } else { "a" }.into())
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         binary_grads(cx, |i| cx.grad.try_mul(cx.input(1 - i)))
     }
@@ -90,6 +104,17 @@ pub struct Div;
 impl<T: Element> Op<T> for Div {
     fn name(&self) -> &str {
         "div"
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some(
+            if input == 0 {
+                "1/b"
+            } else {
+                "−a/b² = −y/b"
+            }
+            .into(),
+        )
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         let b = cx.input(1);
@@ -109,6 +134,10 @@ impl<T: Element> Op<T> for Neg {
     fn name(&self) -> &str {
         "neg"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("−1".into())
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         Ok(smallvec![Some(cx.grad.neg())])
     }
@@ -119,6 +148,10 @@ pub struct AddScalar<T>(pub T);
 impl<T: Element> Op<T> for AddScalar<T> {
     fn name(&self) -> &str {
         "add_scalar"
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1".into())
     }
     fn describe(&self) -> String {
         format!("add_scalar({})", self.0)
@@ -134,6 +167,10 @@ impl<T: Element> Op<T> for MulScalar<T> {
     fn name(&self) -> &str {
         "mul_scalar"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some(format!("{}", self.0))
+    }
     fn describe(&self) -> String {
         format!("mul_scalar({})", self.0)
     }
@@ -148,6 +185,10 @@ impl<T: Element> Op<T> for RSubScalar<T> {
     fn name(&self) -> &str {
         "rsub_scalar"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("−1".into())
+    }
     fn describe(&self) -> String {
         format!("rsub_scalar({})", self.0)
     }
@@ -161,6 +202,10 @@ pub struct ScalarDiv<T>(pub T);
 impl<T: Element> Op<T> for ScalarDiv<T> {
     fn name(&self) -> &str {
         "scalar_div"
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some(format!("−{}/x²", self.0))
     }
     fn describe(&self) -> String {
         format!("scalar_div({})", self.0)
@@ -178,6 +223,10 @@ impl<T: Element> Op<T> for SumTo {
     fn name(&self) -> &str {
         "sum_to"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1 (broadcast back)".into())
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         Ok(smallvec![Some(
             cx.grad.try_broadcast_to(cx.input(0).shape())?
@@ -191,6 +240,10 @@ impl<T: Element> Op<T> for BroadcastTo {
     fn name(&self) -> &str {
         "broadcast_to"
     }
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        Some("1 (summed over broadcast axes)".into())
+    }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         Ok(smallvec![Some(cx.grad.try_sum_to(cx.input(0).shape())?)])
     }
@@ -198,6 +251,7 @@ impl<T: Element> Op<T> for BroadcastTo {
 
 impl<T: Element> Var<T> {
     /// `self + other` with broadcasting.
+    #[track_caller]
     pub fn try_add(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
             .value()
@@ -206,6 +260,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `self − other` with broadcasting.
+    #[track_caller]
     pub fn try_sub(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
             .value()
@@ -214,6 +269,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `self · other` elementwise with broadcasting.
+    #[track_caller]
     pub fn try_mul(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
             .value()
@@ -222,6 +278,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `self / other` elementwise with broadcasting.
+    #[track_caller]
     pub fn try_div(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
             .value()
@@ -230,11 +287,13 @@ impl<T: Element> Var<T> {
     }
 
     /// Elementwise negation.
+    #[track_caller]
     pub fn neg(&self) -> Var<T> {
         or_panic(Var::from_op(Neg, &[self], self.value().map(|a| -a)))
     }
 
     /// `self + c`.
+    #[track_caller]
     pub fn add_scalar(&self, c: T) -> Var<T> {
         or_panic(Var::from_op(
             AddScalar(c),
@@ -244,6 +303,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `self · c`.
+    #[track_caller]
     pub fn mul_scalar(&self, c: T) -> Var<T> {
         or_panic(Var::from_op(
             MulScalar(c),
@@ -253,6 +313,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `c − self`.
+    #[track_caller]
     pub fn rsub_scalar(&self, c: T) -> Var<T> {
         or_panic(Var::from_op(
             RSubScalar(c),
@@ -262,6 +323,7 @@ impl<T: Element> Var<T> {
     }
 
     /// `c / self`.
+    #[track_caller]
     pub fn rdiv_scalar(&self, c: T) -> Var<T> {
         or_panic(Var::from_op(
             ScalarDiv(c),
@@ -271,6 +333,7 @@ impl<T: Element> Var<T> {
     }
 
     /// Sums down to `shape`, which must broadcast to this value's shape.
+    #[track_caller]
     pub fn try_sum_to(&self, shape: &[usize]) -> Result<Var<T>> {
         if shape == self.shape() {
             return Ok(self.clone());
@@ -286,6 +349,7 @@ impl<T: Element> Var<T> {
     }
 
     /// Broadcasts to `shape` (NumPy rules).
+    #[track_caller]
     pub fn try_broadcast_to(&self, shape: &[usize]) -> Result<Var<T>> {
         if shape == self.shape() {
             return Ok(self.clone());
@@ -301,6 +365,7 @@ impl<T: Element> Var<T> {
     }
 
     /// A constant scalar broadcastable against anything.
+    #[track_caller]
     pub fn scalar_constant(v: T) -> Var<T> {
         Var::constant(Tensor::scalar(v))
     }

@@ -35,6 +35,8 @@ enum Sink<'a> {
     Leaves,
     /// Capture the gradients of these nodes and return them: `grad()`.
     Capture(&'a [NodeKey]),
+    /// Propagate everywhere, store nothing (a traced, side-effect-free pass).
+    Observe,
 }
 
 fn graph_freed() -> Error {
@@ -76,6 +78,7 @@ fn run<T: Element>(
     sink: Sink<'_>,
     create_graph: bool,
     retain_graph: bool,
+    trace: Option<&mut Vec<RawStep<T>>>,
 ) -> Result<SecondaryMap<NodeKey, Var<T>>> {
     // Borrow the graph's scratch space for this pass (a backward started from
     // inside an op's backward finds it taken and starts with empty scratch).
@@ -99,6 +102,7 @@ fn run<T: Element>(
         sink,
         create_graph,
         retain_graph || create_graph,
+        trace,
     );
     // Gradients left behind by an error are dropped here, never carried over.
     scratch.grads.clear();
@@ -109,6 +113,15 @@ fn run<T: Element>(
     result
 }
 
+/// One chain-rule step recorded by a traced backward (see [`crate::inspect`]).
+pub(crate) struct RawStep<T: Element> {
+    pub key: NodeKey,
+    pub upstream: Tensor<T>,
+    /// (input position, input node key if any, contribution sent to it)
+    pub contributions: Vec<(usize, Option<NodeKey>, Tensor<T>)>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn walk<T: Element>(
     graph: &Rc<GraphInner<T>>,
     scratch: &mut Scratch<T>,
@@ -116,13 +129,17 @@ fn walk<T: Element>(
     sink: Sink<'_>,
     create_graph: bool,
     retain: bool,
+    mut trace: Option<&mut Vec<RawStep<T>>>,
 ) -> Result<SecondaryMap<NodeKey, Var<T>>> {
     let Scratch { grads, heap } = scratch;
     let mut captured: SecondaryMap<NodeKey, Var<T>> = SecondaryMap::new();
+    let retain_grads = graph.retain_grads.get();
+    let retain = retain || retain_grads;
+    let anomaly = crate::anomaly::is_anomaly_enabled();
 
     // Nodes created before the earliest target cannot lead to a target.
     let min_seq = match &sink {
-        Sink::Leaves => 0,
+        Sink::Leaves | Sink::Observe => 0,
         Sink::Capture(targets) => {
             let nodes = graph.nodes.borrow();
             targets
@@ -145,16 +162,37 @@ fn walk<T: Element>(
     }
 
     while let Some((_, key)) = heap.pop() {
-        let grad = grads.remove(key).expect("a queued node has a gradient");
+        let mut grad = grads.remove(key).expect("a queued node has a gradient");
+        // Gather what backward needs, then release the arena so the op may
+        // record new nodes (create_graph) while it runs.
+        let mut nodes = graph.nodes.borrow_mut();
+        let has_hooks = nodes
+            .get(key)
+            .ok_or_else(graph_freed)?
+            .extra
+            .as_ref()
+            .is_some_and(|e| !e.hooks.is_empty());
+        if has_hooks {
+            drop(nodes);
+            grad = run_hooks(graph, key, grad)?;
+            nodes = graph.nodes.borrow_mut();
+        }
         if let Sink::Capture(targets) = &sink {
             if targets.contains(&key) {
                 captured.insert(key, grad.clone());
             }
         }
-        // Gather what backward needs, then release the arena so the op may
-        // record new nodes (create_graph) while it runs.
-        let mut nodes = graph.nodes.borrow_mut();
+        if let Some(t) = trace.as_deref_mut() {
+            t.push(RawStep {
+                key,
+                upstream: grad.value().clone(),
+                contributions: Vec::new(),
+            });
+        }
         let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
+        if retain_grads {
+            node.extra_mut().grad = Some(grad.value().clone());
+        }
         if let Some(leaf) = node.leaf_mut() {
             if let Sink::Leaves = sink {
                 let g = grad.value();
@@ -182,6 +220,11 @@ fn walk<T: Element>(
             }
         };
         let node = &nodes[key];
+        let site = if anomaly {
+            node.extra.as_ref().and_then(|e| e.site)
+        } else {
+            None
+        };
         let mut input_vars: SmallVec<[Var<T>; 2]> = SmallVec::new();
         let mut keys: SmallVec<[Option<(NodeKey, u64)>; 2]> = SmallVec::new();
         let mut needs: SmallVec<[bool; 2]> = SmallVec::new();
@@ -224,7 +267,6 @@ fn walk<T: Element>(
             needs_grad: &needs,
             create_graph,
         });
-        let op_name = || op.name().to_string();
         let input_grads = match result {
             Ok(g) => g,
             Err(e) => {
@@ -240,19 +282,39 @@ fn walk<T: Element>(
             if !needs[i] {
                 continue;
             }
-            if !g.value().same_shape(input_vars[i].value()) {
-                let e = Error::shape(
+            let checked = if !g.value().same_shape(input_vars[i].value()) {
+                Err(Error::shape(
                     "backward",
                     format!(
                         "op {} returned a gradient of shape {} for input {} of shape {}",
-                        op_name(),
+                        op.name(),
                         fmt_shape(g.shape()),
                         i,
                         fmt_shape(input_vars[i].shape())
                     ),
-                );
+                ))
+            } else if anomaly {
+                crate::anomaly::check_finite(
+                    op.name(),
+                    "backward",
+                    &format!("gradient for input {i}"),
+                    g.value(),
+                    site,
+                    input_vars.iter().map(|v| v.value()),
+                )
+            } else {
+                Ok(())
+            };
+            if let Err(e) = checked {
                 restore_op(graph, key, op, retain);
                 return Err(e);
+            }
+            if let Some(t) = trace.as_deref_mut() {
+                t.last_mut().expect("pushed above").contributions.push((
+                    i,
+                    Some(k),
+                    g.value().clone(),
+                ));
             }
             if accumulate(grads, k, g)? {
                 heap.push((s, k));
@@ -261,6 +323,47 @@ fn walk<T: Element>(
         restore_op(graph, key, op, retain);
     }
     Ok(captured)
+}
+
+/// Runs the node's gradient hooks in order; each may replace the gradient.
+fn run_hooks<T: Element>(
+    graph: &Rc<GraphInner<T>>,
+    key: NodeKey,
+    mut grad: Var<T>,
+) -> Result<Var<T>> {
+    let mut hooks = match graph
+        .nodes
+        .borrow_mut()
+        .get_mut(key)
+        .and_then(|n| n.extra.as_mut())
+    {
+        Some(e) => std::mem::take(&mut e.hooks),
+        None => return Ok(grad),
+    };
+    let mut result = Ok(());
+    for (_, hook) in hooks.iter_mut() {
+        if let Some(new) = hook(&grad) {
+            if !new.value().same_shape(grad.value()) {
+                result = Err(Error::shape(
+                    "hook",
+                    format!(
+                        "a hook returned a gradient of shape {} for a value of shape {}",
+                        fmt_shape(new.shape()),
+                        fmt_shape(grad.shape())
+                    ),
+                ));
+                break;
+            }
+            grad = new;
+        }
+    }
+    // Put the hooks back (after any registered while they ran).
+    if let Some(node) = graph.nodes.borrow_mut().get_mut(key) {
+        let extra = node.extra_mut();
+        hooks.append(&mut extra.hooks);
+        extra.hooks = hooks;
+    }
+    result.map(|_| grad)
 }
 
 /// Puts an op back into its retained node after its backward ran.
@@ -309,9 +412,36 @@ impl<T: Element> Var<T> {
             Sink::Leaves,
             false,
             options.retain_graph,
+            None,
         )?;
         Ok(())
     }
+}
+
+/// A side-effect-free backward from `output` (seeded with ones or
+/// `upstream`) that records every chain-rule step, keeping the graph.
+pub(crate) fn traced<T: Element>(
+    output: &Var<T>,
+    upstream: Option<Tensor<T>>,
+) -> Result<Vec<RawStep<T>>> {
+    let node = output.node.as_ref().ok_or_else(|| {
+        Error::new(
+            "trace",
+            ErrorKind::Argument,
+            "this value does not require grad (it has no graph node)",
+        )
+    })?;
+    let seed = seed_gradient("trace", output, upstream)?;
+    let mut steps = Vec::new();
+    run(
+        &node.graph,
+        vec![(node.key, Var::constant(seed))],
+        Sink::Observe,
+        false,
+        true,
+        Some(&mut steps),
+    )?;
+    Ok(steps)
 }
 
 fn seed_gradient<T: Element>(
@@ -417,6 +547,7 @@ pub fn try_grad<T: Element>(
         Sink::Capture(&targets),
         options.create_graph,
         options.retain_graph,
+        None,
     )?;
     Ok(targets
         .iter()

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     ForeignGraph,
     /// An op's backward cannot itself be differentiated (`create_graph`).
     NotDifferentiable,
+    /// Anomaly mode found a NaN or an infinity.
+    NonFinite,
 }
 
 /// An error raised by an op or by the engine, naming the op.

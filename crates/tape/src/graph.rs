@@ -49,12 +49,33 @@ pub(crate) struct Node<T: Element> {
     pub extra: Option<Box<Extra<T>>>,
 }
 
+/// A gradient hook: reads the gradient flowing into a node and may replace it.
+pub(crate) type Hook<T> = Box<dyn FnMut(&Var<T>) -> Option<Var<T>>>;
+
 /// Per-node data most nodes do not have.
 pub(crate) struct Extra<T: Element> {
     /// Set for leaves: where the gradient goes.
     pub leaf: Option<Leaf<T>>,
     /// A user-given name for summaries and DOT export.
     pub name: Option<Box<str>>,
+    /// Gradient hooks with their ids, run in registration order.
+    pub hooks: Vec<(u64, Hook<T>)>,
+    /// Where the node was created (recorded in anomaly mode).
+    pub site: Option<&'static std::panic::Location<'static>>,
+    /// The node's total gradient from the last backward (with `retain_grads`).
+    pub grad: Option<Tensor<T>>,
+}
+
+impl<T: Element> Default for Extra<T> {
+    fn default() -> Self {
+        Extra {
+            leaf: None,
+            name: None,
+            hooks: Vec::new(),
+            site: None,
+            grad: None,
+        }
+    }
 }
 
 impl<T: Element> Node<T> {
@@ -66,17 +87,14 @@ impl<T: Element> Node<T> {
         self.extra.as_mut().and_then(|e| e.leaf.as_mut())
     }
 
-    /// Sets the node's display name.
-    pub fn set_name(&mut self, name: Box<str>) {
-        match &mut self.extra {
-            Some(e) => e.name = Some(name),
-            None => {
-                self.extra = Some(Box::new(Extra {
-                    leaf: None,
-                    name: Some(name),
-                }))
-            }
-        }
+    /// The node's extra data, created on first use.
+    pub fn extra_mut(&mut self) -> &mut Extra<T> {
+        self.extra.get_or_insert_with(Default::default)
+    }
+
+    /// The display name, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.extra.as_ref().and_then(|e| e.name.as_deref())
     }
 }
 
@@ -92,6 +110,10 @@ pub(crate) struct GraphInner<T: Element> {
     pub nodes: RefCell<SlotMap<NodeKey, Node<T>>>,
     pub next_seq: Cell<u64>,
     pub scratch: RefCell<Scratch<T>>,
+    /// Keep every node and its gradient through backward (for inspection).
+    pub retain_grads: Cell<bool>,
+    /// Source of hook ids.
+    pub next_hook: Cell<u64>,
 }
 
 impl<T: Element> GraphInner<T> {
@@ -208,6 +230,8 @@ impl<T: Element> Graph<T> {
                 nodes: RefCell::new(nodes),
                 next_seq: Cell::new(0),
                 scratch: RefCell::new(scratch),
+                retain_grads: Cell::new(false),
+                next_hook: Cell::new(0),
             }),
         }
     }
@@ -226,6 +250,7 @@ impl<T: Element> Graph<T> {
             extra: Some(Box::new(Extra {
                 leaf: Some(Leaf { grad: None, param }),
                 name,
+                ..Default::default()
             })),
         });
         Var::from_node(

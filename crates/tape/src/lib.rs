@@ -8,12 +8,14 @@
 //! the oldest, calling each op's backward (written in differentiable ops, so
 //! [`grad`] with `create_graph` can go again), and frees what it walked.
 
+pub mod anomaly;
 pub mod arith;
 mod backward;
 pub mod element;
 pub mod error;
 pub mod gradcheck;
 mod graph;
+pub mod inspect;
 pub mod kernels;
 mod mode;
 pub mod op;
@@ -24,6 +26,7 @@ mod tensor;
 pub mod tensor_ops;
 mod var;
 
+pub use anomaly::{detect_anomaly, is_anomaly_enabled, set_detect_anomaly, AnomalyGuard};
 pub use backward::{grad, try_grad, BackwardOptions, GradOptions};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};
@@ -32,9 +35,10 @@ pub use gradcheck::{
     try_gradgradcheck_with, GradcheckOptions, GradcheckReport,
 };
 pub use graph::{Graph, NodeKey};
+pub use inspect::{BackwardTrace, Contribution, TraceStep};
 pub use mode::{is_grad_enabled, no_grad, set_grad_enabled, GradModeGuard};
 pub use op::{BackwardContext, InputGrads, Op};
 pub use param::Parameter;
 pub use shape::Shape;
 pub use tensor::Tensor;
-pub use var::Var;
+pub use var::{HookHandle, Var};

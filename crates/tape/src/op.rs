@@ -56,6 +56,13 @@ pub trait Op<T: Element>: 'static {
         self.name().to_string()
     }
 
+    /// The local derivative ∂output/∂input_i as a formula, for backward
+    /// traces (`"1 − y²"`); `x`/`a`/`b` name the inputs and `y` the output.
+    fn formula(&self, input: usize) -> Option<String> {
+        let _ = input;
+        None
+    }
+
     /// ∂L/∂input for each input, given ∂L/∂output in `cx.grad`.
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>>;
 }

@@ -2,7 +2,7 @@
 
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{Graph, GraphInner, Input, Node, NodeKey};
+use crate::graph::{Extra, Graph, GraphInner, Input, Node, NodeKey};
 use crate::mode::is_grad_enabled;
 use crate::op::Op;
 use crate::tensor::Tensor;
@@ -47,7 +47,18 @@ impl<T: Element> Var<T> {
     ///
     /// Nothing is recorded (the result is a constant) when no input requires
     /// grad or grad mode is off. Inputs from two different graphs are an error.
+    #[track_caller]
     pub fn from_op(op: impl Op<T>, inputs: &[&Var<T>], value: Tensor<T>) -> Result<Var<T>> {
+        let site = if crate::anomaly::is_anomaly_enabled() {
+            Some(anomaly_check_forward(
+                op.name(),
+                &value,
+                inputs,
+                std::panic::Location::caller(),
+            )?)
+        } else {
+            None
+        };
         let mut graph: Option<&Rc<GraphInner<T>>> = None;
         for v in inputs {
             if let Some(n) = &v.node {
@@ -89,7 +100,12 @@ impl<T: Element> Var<T> {
             inputs: saved,
             value: out_value,
             seq,
-            extra: None,
+            extra: site.map(|site| {
+                Box::new(Extra {
+                    site: Some(site),
+                    ..Default::default()
+                })
+            }),
         });
         Ok(Var::from_node(value, NodeRef { graph, key }))
     }
@@ -142,6 +158,7 @@ impl<T: Element> Var<T> {
     }
 
     /// The same value cut off from the graph (PyTorch's `detach`).
+    #[track_caller]
     pub fn detach(&self) -> Var<T> {
         Var::constant(self.value.clone())
     }
@@ -186,7 +203,7 @@ impl<T: Element> Var<T> {
     pub fn named(self, name: impl Into<String>) -> Self {
         if let Some(n) = &self.node {
             if let Some(node) = n.graph.nodes.borrow_mut().get_mut(n.key) {
-                node.set_name(name.into().into_boxed_str());
+                node.extra_mut().name = Some(name.into().into_boxed_str());
             }
         }
         self
@@ -205,5 +222,103 @@ impl<T: Element> std::fmt::Debug for Var<T> {
                 ""
             }
         )
+    }
+}
+
+/// Anomaly mode's forward check, kept out of line so `from_op` stays small.
+#[cold]
+#[inline(never)]
+fn anomaly_check_forward<T: Element>(
+    op: &str,
+    value: &Tensor<T>,
+    inputs: &[&Var<T>],
+    site: &'static std::panic::Location<'static>,
+) -> Result<&'static std::panic::Location<'static>> {
+    crate::anomaly::check_finite(
+        op,
+        "forward",
+        "value",
+        value,
+        Some(site),
+        inputs.iter().map(|v| v.value()),
+    )?;
+    Ok(site)
+}
+
+/// Removes a gradient hook when [`HookHandle::remove`] is called.
+pub struct HookHandle<T: Element> {
+    graph: std::rc::Weak<GraphInner<T>>,
+    key: NodeKey,
+    id: u64,
+}
+
+impl<T: Element> HookHandle<T> {
+    /// Unregisters the hook (a no-op if its graph is gone).
+    pub fn remove(self) {
+        if let Some(graph) = self.graph.upgrade() {
+            if let Some(e) = graph
+                .nodes
+                .borrow_mut()
+                .get_mut(self.key)
+                .and_then(|n| n.extra.as_mut())
+            {
+                e.hooks.retain(|(id, _)| *id != self.id);
+            }
+        }
+    }
+}
+
+impl<T: Element> Var<T> {
+    /// Registers a gradient hook, like `torch.Tensor.register_hook`: during
+    /// backward it is called with ∂L/∂self once that gradient is complete, and
+    /// may return a replacement (of the same shape) or `None` to keep it.
+    /// Hooks run in registration order. Errors if this value requires no grad.
+    ///
+    /// ```
+    /// use chainrule_tape::{Graph, Tensor};
+    /// let g = Graph::new();
+    /// let x = g.leaf(Tensor::scalar(3.0f64));
+    /// let h = &x * &x;
+    /// let handle = h.try_register_hook(|grad| Some(grad * 10.0)).unwrap(); // scale ∂L/∂h
+    /// (&h * 2.0).backward();
+    /// assert_eq!(x.grad().unwrap().item(), 120.0); // 2 · 10 · 2x
+    /// # let _ = handle;
+    /// ```
+    pub fn try_register_hook(
+        &self,
+        hook: impl FnMut(&Var<T>) -> Option<Var<T>> + 'static,
+    ) -> Result<HookHandle<T>> {
+        let n = self.node.as_ref().ok_or_else(|| {
+            Error::new(
+                "register_hook",
+                ErrorKind::Argument,
+                "this value does not require grad (it has no graph node)",
+            )
+        })?;
+        let id = n.graph.next_hook.get();
+        n.graph.next_hook.set(id + 1);
+        let mut nodes = n.graph.nodes.borrow_mut();
+        let node = nodes.get_mut(n.key).ok_or_else(|| {
+            Error::new(
+                "register_hook",
+                ErrorKind::GraphFreed,
+                "the graph behind this value was freed by an earlier backward",
+            )
+        })?;
+        node.extra_mut().hooks.push((id, Box::new(hook)));
+        Ok(HookHandle {
+            graph: Rc::downgrade(&n.graph),
+            key: n.key,
+            id,
+        })
+    }
+
+    /// [`Var::try_register_hook`], panicking on error.
+    #[track_caller]
+    pub fn register_hook(
+        &self,
+        hook: impl FnMut(&Var<T>) -> Option<Var<T>> + 'static,
+    ) -> HookHandle<T> {
+        crate::error::or_panic(self.try_register_hook(hook))
     }
 }
