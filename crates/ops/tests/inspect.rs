@@ -3,18 +3,19 @@
 use chainrule_ops::VarOps;
 use chainrule_tape::{Graph, Tensor, Var};
 
-fn scalar_graph() -> (Graph<f64>, Var<f64>, Var<f64>, Var<f64>, Var<f64>) {
+/// y = tanh(w·x + b) at x = 0.5, w = −1.5, b = 0.2: the graph and [x, w, b, y].
+fn scalar_graph() -> (Graph<f64>, [Var<f64>; 4]) {
     let g = Graph::new();
     let x = g.named_leaf("x", Tensor::scalar(0.5));
     let w = g.named_leaf("w", Tensor::scalar(-1.5));
     let b = g.named_leaf("b", Tensor::scalar(0.2));
     let y = (&(&w * &x) + &b).tanh().named("y");
-    (g, x, w, b, y)
+    (g, [x, w, b, y])
 }
 
 #[test]
 fn summary_lists_nodes_in_creation_order_with_values_and_grads() {
-    let (g, x, _w, _b, y) = scalar_graph();
+    let (g, [x, _w, _b, y]) = scalar_graph();
     g.retain_grads(true);
     y.backward();
     let s = g.summary();
@@ -56,7 +57,7 @@ fn dot_export_has_one_edge_per_argument_slot() {
 
 #[test]
 fn graphviz_accepts_the_dot_output() {
-    let (g, _x, _w, _b, y) = scalar_graph();
+    let (g, [_x, _w, _b, y]) = scalar_graph();
     let m = Graph::new();
     let big = m
         .leaf(Tensor::<f64>::ones([2, 3]))
@@ -122,7 +123,7 @@ fn trace_contributions_sum_to_each_nodes_gradient() {
 
 #[test]
 fn trace_shows_local_derivatives_as_formula_and_number() {
-    let (g, _x, _w, _b, y) = scalar_graph();
+    let (g, [_x, _w, _b, y]) = scalar_graph();
     let trace = g.trace(&y, None).unwrap();
     let first = &trace.steps[0];
     assert_eq!(first.op, "tanh");
