@@ -10,11 +10,59 @@ use crate::element::Element;
 use crate::error::{Error, ErrorKind};
 use crate::shape::fmt_shape;
 use crate::tensor::Tensor;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::panic::Location;
 
 thread_local! {
     static ANOMALY: Cell<bool> = const { Cell::new(false) };
+    /// The op whose backward is running (anomaly mode only), so a non-finite
+    /// value made inside a backward formula is blamed on that op.
+    static IN_BACKWARD: RefCell<Option<BackwardScope>> = const { RefCell::new(None) };
+}
+
+/// The op whose backward is running, with its creation site and input statistics.
+pub(crate) struct BackwardScope {
+    pub op: String,
+    pub site: Option<&'static Location<'static>>,
+    pub inputs: String,
+}
+
+/// Restores the enclosing backward scope when dropped.
+pub(crate) struct BackwardScopeGuard {
+    previous: Option<BackwardScope>,
+}
+
+impl Drop for BackwardScopeGuard {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        IN_BACKWARD.with(|s| *s.borrow_mut() = previous);
+    }
+}
+
+/// Marks the start of `op`'s backward (anomaly mode) until the guard drops.
+pub(crate) fn enter_backward<'a, T: Element>(
+    op: &str,
+    site: Option<&'static Location<'static>>,
+    inputs: impl Iterator<Item = &'a Tensor<T>>,
+) -> BackwardScopeGuard {
+    let inputs = inputs
+        .enumerate()
+        .map(|(i, t)| format!("; input {i}: {}", describe_values(t)))
+        .collect();
+    let scope = BackwardScope {
+        op: op.to_string(),
+        site,
+        inputs,
+    };
+    BackwardScopeGuard {
+        previous: IN_BACKWARD.with(|s| s.borrow_mut().replace(scope)),
+    }
+}
+
+fn site_text(site: Option<&'static Location<'static>>) -> String {
+    site.map_or(String::new(), |s| {
+        format!("; op created at {}:{}:{}", s.file(), s.line(), s.column())
+    })
 }
 
 /// True inside [`detect_anomaly`] (or after `set_detect_anomaly(true)`) on this thread.
@@ -86,18 +134,30 @@ pub(crate) fn check_finite<'a, T: Element>(
     if value.data().iter().all(|v| v.is_finite()) {
         return Ok(());
     }
+    // Inside an op's backward formula: blame that op, not the helper op.
+    let outer = if pass == "forward" {
+        IN_BACKWARD.with(|s| {
+            s.borrow()
+                .as_ref()
+                .map(|b| (b.op.clone(), b.site, b.inputs.clone()))
+        })
+    } else {
+        None
+    };
+    if let Some((outer_op, outer_site, outer_inputs)) = outer {
+        let message = format!(
+            "backward produced a non-finite gradient in its {op} step ({}){}{}",
+            describe_values(value),
+            site_text(outer_site),
+            outer_inputs
+        );
+        return Err(Error::new(outer_op, ErrorKind::NonFinite, message));
+    }
     let mut message = format!(
         "{pass} produced a non-finite {produced} ({})",
         describe_values(value)
     );
-    if let Some(site) = site {
-        message.push_str(&format!(
-            "; op created at {}:{}:{}",
-            site.file(),
-            site.line(),
-            site.column()
-        ));
-    }
+    message.push_str(&site_text(site));
     for (i, t) in inputs.enumerate() {
         message.push_str(&format!("; input {i}: {}", describe_values(t)));
     }

@@ -260,6 +260,9 @@ fn walk<T: Element>(
         drop(nodes);
 
         let output = as_var(value, key);
+        let _scope = anomaly.then(|| {
+            crate::anomaly::enter_backward(op.name(), site, input_vars.iter().map(|v| v.value()))
+        });
         let result = op.backward(&BackwardContext {
             inputs: &input_vars,
             output: &output,
