@@ -13,6 +13,7 @@ pub mod arith;
 mod backward;
 pub mod element;
 pub mod error;
+pub mod functional;
 pub mod gradcheck;
 mod graph;
 pub mod inspect;
@@ -30,6 +31,7 @@ pub use anomaly::{detect_anomaly, is_anomaly_enabled, set_detect_anomaly, Anomal
 pub use backward::{grad, try_grad, BackwardOptions, GradOptions};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};
+pub use functional::{hessian, hvp, jacobian, jvp, vjp};
 pub use gradcheck::{
     gradcheck, gradcheck_with, gradgradcheck, gradgradcheck_with, try_gradcheck_with,
     try_gradgradcheck_with, GradcheckOptions, GradcheckReport,
