@@ -11,8 +11,9 @@ pub use chainrule_tape as tape;
 pub mod prelude {
     pub use chainrule_ops::VarOps;
     pub use chainrule_tape::{
-        grad, gradcheck, gradgradcheck, no_grad, try_grad, BackwardOptions, Element, Error,
-        ErrorKind, GradOptions, Graph, Parameter, Tensor, Var,
+        grad, gradcheck, gradgradcheck, no_grad, try_grad, BackwardContext, BackwardOptions,
+        CustomOp, Element, Error, ErrorKind, GradOptions, Graph, InputGrads, Parameter, Tensor,
+        Var,
     };
 }
 

@@ -127,10 +127,17 @@ impl fmt::Display for GradcheckReport {
             writeln!(f, "  error: {e}")?;
         }
         for r in &self.inputs {
+            // gradgradcheck also differentiates with respect to the upstream
+            // gradient v it feeds the first backward: that is its last input.
+            let name = if self.order == 2 && r.input + 1 == self.inputs.len() {
+                "upstream v".to_string()
+            } else {
+                format!("input {}", r.input)
+            };
             write!(
                 f,
-                "  input {} {:?}: max abs error {:.3e}, max rel error {:.3e}",
-                r.input, r.shape, r.max_abs_error, r.max_rel_error
+                "  {name} {:?}: max abs error {:.3e}, max rel error {:.3e}",
+                r.shape, r.max_abs_error, r.max_rel_error
             )?;
             match (&r.worst, r.passed) {
                 (Some(w), false) => writeln!(

@@ -11,6 +11,7 @@
 pub mod anomaly;
 pub mod arith;
 mod backward;
+pub mod custom;
 pub mod element;
 pub mod error;
 pub mod functional;
@@ -29,6 +30,7 @@ mod var;
 
 pub use anomaly::{detect_anomaly, is_anomaly_enabled, set_detect_anomaly, AnomalyGuard};
 pub use backward::{grad, try_grad, BackwardOptions, GradOptions};
+pub use custom::{apply_custom, CustomOp};
 pub use element::Element;
 pub use error::{Error, ErrorKind, Result};
 pub use functional::{hessian, hvp, jacobian, jvp, vjp};
