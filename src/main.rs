@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod bench;
+mod explain;
 mod gradcheck_cmd;
 mod train_demo;
 
@@ -26,6 +27,8 @@ enum Command {
     },
     /// Run gradcheck and gradgradcheck over the op registry on random cases.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
+    /// Differentiate an expression step by step: forward values, the chain rule, gradients, Hessian.
+    Explain(explain::ExplainArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +37,6 @@ fn main() -> ExitCode {
         Command::Train(args) => train_demo::run(&args),
         Command::Bench { workload } => bench::run(workload),
         Command::Gradcheck(args) => gradcheck_cmd::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }

@@ -46,7 +46,7 @@ pub(crate) fn reshape<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>>
     }
     let mut out: Shape = shape.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = inferred {
-        if known == 0 || n % known != 0 {
+        if known == 0 || !n.is_multiple_of(known) {
             return Err(Error::shape(
                 "reshape",
                 format!(

@@ -101,31 +101,59 @@ impl<T: Element> Graph<T> {
     /// backward; every node with [`Graph::retain_grads`]).
     pub fn summary(&self) -> String {
         let views = self.views();
+        let name_w = views
+            .iter()
+            .filter(|v| v.named)
+            .map(|v| v.label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let op_w = views
+            .iter()
+            .map(|v| v.op.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let rows: Vec<(String, String)> = views
+            .iter()
+            .map(|v| {
+                let inputs = if v.inputs.is_empty() {
+                    "-".to_string()
+                } else {
+                    v.inputs
+                        .iter()
+                        .map(|i| i.map_or("const".to_string(), |s| format!("#{s}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                (inputs, summarize(&v.value))
+            })
+            .collect();
+        let in_w = rows
+            .iter()
+            .map(|r| r.0.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(6);
+        let val_w = rows
+            .iter()
+            .map(|r| r.1.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(5);
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "{:>4}  {:<10} {:<28} {:<12} {:<36} grad",
+            "{:>4}  {:<name_w$}  {:<op_w$}  {:<in_w$}  {:<val_w$}  grad",
             "id", "name", "op", "inputs", "value"
         );
-        for v in &views {
-            let inputs = if v.inputs.is_empty() {
-                "-".to_string()
-            } else {
-                v.inputs
-                    .iter()
-                    .map(|i| i.map_or("const".to_string(), |s| format!("#{s}")))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+        for (v, (inputs, value)) in views.iter().zip(rows) {
+            let name = if v.named { v.label.as_str() } else { "" };
+            let grad = v.grad.as_ref().map_or(String::new(), summarize);
             let _ = writeln!(
                 s,
-                "{:>4}  {:<10} {:<28} {:<12} {:<36} {}",
-                v.seq,
-                if v.named { v.label.as_str() } else { "" },
-                v.op,
-                inputs,
-                summarize(&v.value),
-                v.grad.as_ref().map_or(String::new(), summarize)
+                "{:>4}  {:<name_w$}  {:<op_w$}  {:<in_w$}  {:<val_w$}  {}",
+                v.seq, name, v.op, inputs, value, grad
             );
         }
         s
@@ -314,46 +342,95 @@ impl<T: Element> BackwardTrace<T> {
     }
 }
 
+/// A step's incoming-gradient text and its (input, local derivative, contribution) texts.
+type TraceRow = (String, Vec<(String, String, String)>);
+
 impl<T: Element> fmt::Display for BackwardTrace<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let received = self.received();
+        let node_w = self
+            .steps
+            .iter()
+            .map(|s| s.label.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        let op_w = self
+            .steps
+            .iter()
+            .map(|s| s.op.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(2);
+        let rows: Vec<TraceRow> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let incoming = match received.get(&s.node) {
+                    Some(parts) if parts.len() > 1 => {
+                        format!(
+                            "{} = {}",
+                            summarize(&s.upstream),
+                            parts
+                                .iter()
+                                .map(|(_, t)| summarize(t))
+                                .collect::<Vec<_>>()
+                                .join(" + ")
+                        )
+                    }
+                    _ => summarize(&s.upstream),
+                };
+                let contributions = s
+                    .contributions
+                    .iter()
+                    .map(|c| {
+                        let local = match (&c.formula, c.local) {
+                            (Some(fm), Some(v)) => format!("{fm} = {v:.6}"),
+                            (Some(fm), None) => fm.clone(),
+                            (None, Some(v)) => format!("{v:.6}"),
+                            (None, None) => String::new(),
+                        };
+                        (c.to_label.clone(), local, summarize(&c.value))
+                    })
+                    .collect();
+                (incoming, contributions)
+            })
+            .collect();
+        let up_w = rows
+            .iter()
+            .map(|r| r.0.chars().count())
+            .max()
+            .unwrap_or(0)
+            .max(23);
+        let to_w = rows
+            .iter()
+            .flat_map(|r| r.1.iter().map(|c| c.0.chars().count()))
+            .max()
+            .unwrap_or(0)
+            .max(7);
+        let loc_w = rows
+            .iter()
+            .flat_map(|r| r.1.iter().map(|c| c.1.chars().count()))
+            .max()
+            .unwrap_or(0)
+            .max(18);
         writeln!(
             f,
-            "{:<4} {:<10} {:<22} {:<34} {:<10} {:<30} contribution",
+            "{:<4}  {:<node_w$}  {:<op_w$}  {:<up_w$}  {:<to_w$}  {:<loc_w$}  contribution",
             "step", "node", "op", "∂L/∂node (= Σ received)", "→ input", "local ∂node/∂input"
         )?;
-        for (i, s) in self.steps.iter().enumerate() {
-            let incoming = match received.get(&s.node) {
-                Some(parts) if parts.len() > 1 => {
-                    format!(
-                        "{} = {}",
-                        summarize(&s.upstream),
-                        parts
-                            .iter()
-                            .map(|(_, t)| summarize(t))
-                            .collect::<Vec<_>>()
-                            .join(" + ")
-                    )
-                }
-                _ => summarize(&s.upstream),
-            };
-            if s.contributions.is_empty() {
+        for (i, (s, (incoming, contributions))) in self.steps.iter().zip(&rows).enumerate() {
+            if contributions.is_empty() {
                 writeln!(
                     f,
-                    "{:<4} {:<10} {:<22} {:<34}",
+                    "{:<4}  {:<node_w$}  {:<op_w$}  {}",
                     i + 1,
                     s.label,
                     s.op,
                     incoming
                 )?;
             }
-            for (j, c) in s.contributions.iter().enumerate() {
-                let local = match (&c.formula, c.local) {
-                    (Some(fm), Some(v)) => format!("{fm} = {v:.6}"),
-                    (Some(fm), None) => fm.clone(),
-                    (None, Some(v)) => format!("{v:.6}"),
-                    (None, None) => String::new(),
-                };
+            for (j, (to, local, value)) in contributions.iter().enumerate() {
                 let (step, node, op, up) = if j == 0 {
                     (
                         (i + 1).to_string(),
@@ -364,17 +441,7 @@ impl<T: Element> fmt::Display for BackwardTrace<T> {
                 } else {
                     (String::new(), "", "", "")
                 };
-                writeln!(
-                    f,
-                    "{:<4} {:<10} {:<22} {:<34} {:<10} {:<30} {}",
-                    step,
-                    node,
-                    op,
-                    up,
-                    c.to_label,
-                    local,
-                    summarize(&c.value)
-                )?;
+                writeln!(f, "{step:<4}  {node:<node_w$}  {op:<op_w$}  {up:<up_w$}  {to:<to_w$}  {local:<loc_w$}  {value}")?;
             }
         }
         Ok(())
