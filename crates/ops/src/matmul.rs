@@ -68,6 +68,18 @@ impl<T: Element> Op<T> for MatMul {
     }
 }
 
+/// `matmul: [3, 4] x [5, 2]: inner dimensions 4 and 5 differ`.
+fn inner_mismatch(sa: &[usize], sb: &[usize], ka: usize, kb: usize) -> Error {
+    Error::shape(
+        "matmul",
+        format!(
+            "{} x {}: inner dimensions {ka} and {kb} differ",
+            fmt_shape(sa),
+            fmt_shape(sb)
+        ),
+    )
+}
+
 /// The (rows, cols) of the last two dimensions as read (after the optional transpose).
 fn read_dims(shape: &[usize], trans: bool) -> (usize, usize) {
     let (r, c) = (shape[shape.len() - 2], shape[shape.len() - 1]);
@@ -113,16 +125,7 @@ pub(crate) fn matmul<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
         sb[sb.len() - 2]
     };
     if ka != kb {
-        return Err(Error::shape(
-            "matmul",
-            format!(
-                "{} x {}: inner dimensions {} and {} differ",
-                fmt_shape(sa),
-                fmt_shape(sb),
-                ka,
-                kb
-            ),
-        ));
+        return Err(inner_mismatch(sa, sb, ka, kb));
     }
     let a2 = if sa.len() == 1 {
         a.try_reshape_to(&[1, sa[0]])?
@@ -167,16 +170,7 @@ pub fn matmul_forward<T: Element>(
     let (m, k) = read_dims(sa, trans_a);
     let (k2, n) = read_dims(sb, trans_b);
     if k != k2 {
-        return Err(Error::shape(
-            "matmul",
-            format!(
-                "{} x {}: inner dimensions {} and {} differ",
-                fmt_shape(sa),
-                fmt_shape(sb),
-                k,
-                k2
-            ),
-        ));
+        return Err(inner_mismatch(sa, sb, k, k2));
     }
     let batch_a = &sa[..sa.len() - 2];
     let batch_b = &sb[..sb.len() - 2];

@@ -184,32 +184,59 @@ pub fn jacobian<T: Element>(
         .collect()
 }
 
+/// The first half of [`hessian`] and [`hvp`]: f on fresh leaves, and ∇f
+/// recorded with `create_graph` so it can be differentiated again.
+struct Gradient<T: Element> {
+    _graph: Graph<T>,
+    leaves: Vec<Var<T>>,
+    value: Var<T>,
+    grads: Vec<Var<T>>,
+}
+
+fn recorded_gradient<T: Element>(
+    op: &'static str,
+    f: impl Fn(&[Var<T>]) -> Var<T>,
+    inputs: &[Tensor<T>],
+) -> Result<Gradient<T>> {
+    let graph = Graph::new();
+    let leaves = leaves(&graph, inputs);
+    let value = f(&leaves);
+    if value.numel() != 1 {
+        return Err(Error::new(
+            op,
+            ErrorKind::NotScalar,
+            format!(
+                "f must return one element, not {}",
+                fmt_shape(value.shape())
+            ),
+        ));
+    }
+    let wrt: Vec<&Var<T>> = leaves.iter().collect();
+    let grads = grads_of(
+        std::slice::from_ref(&value),
+        &[Var::constant(Tensor::ones(value.shape()))],
+        &wrt,
+        true,
+    )?;
+    Ok(Gradient {
+        _graph: graph,
+        leaves,
+        value,
+        grads,
+    })
+}
+
 /// The Hessian of a scalar `f`: blocks `H[i][j] = ∂²f/∂x_i∂x_j` of shape
 /// `x_i.shape ++ x_j.shape` (as `torch.autograd.functional.hessian`). This
-/// is dense — n backward passes for n inputs elements; for large n use [`hvp`].
+/// is dense — one backward pass per input element; for large inputs use [`hvp`].
 pub fn hessian<T: Element>(
     f: impl Fn(&[Var<T>]) -> Var<T>,
     inputs: &[Tensor<T>],
 ) -> Result<Vec<Vec<Tensor<T>>>> {
-    let graph = Graph::new();
-    let xs = leaves(&graph, inputs);
-    let out = f(&xs);
-    if out.numel() != 1 {
-        return Err(Error::new(
-            "hessian",
-            ErrorKind::NotScalar,
-            format!("f must return one element, not {}", fmt_shape(out.shape())),
-        ));
-    }
-    let wrt: Vec<&Var<T>> = xs.iter().collect();
-    let grads = grads_of(
-        std::slice::from_ref(&out),
-        &[Var::constant(Tensor::ones(out.shape()))],
-        &wrt,
-        true,
-    )?;
+    let g = recorded_gradient("hessian", f, inputs)?;
+    let wrt: Vec<&Var<T>> = g.leaves.iter().collect();
     let mut blocks = Vec::with_capacity(inputs.len());
-    for (gi, xi) in grads.iter().zip(inputs) {
+    for (gi, xi) in g.grads.iter().zip(inputs) {
         let rows = jacobian_rows(gi, &wrt, false)?;
         blocks.push(
             rows.into_iter()
@@ -235,27 +262,12 @@ pub fn hvp<T: Element>(
         v,
         &inputs.iter().map(|t| t.shape()).collect::<Vec<_>>(),
     )?;
-    let graph = Graph::new();
-    let xs = leaves(&graph, inputs);
-    let out = f(&xs);
-    if out.numel() != 1 {
-        return Err(Error::new(
-            "hvp",
-            ErrorKind::NotScalar,
-            format!("f must return one element, not {}", fmt_shape(out.shape())),
-        ));
-    }
-    let wrt: Vec<&Var<T>> = xs.iter().collect();
-    let grads = grads_of(
-        std::slice::from_ref(&out),
-        &[Var::constant(Tensor::ones(out.shape()))],
-        &wrt,
-        true,
-    )?;
+    let g = recorded_gradient("hvp", f, inputs)?;
+    let wrt: Vec<&Var<T>> = g.leaves.iter().collect();
     let vs: Vec<Var<T>> = v.iter().cloned().map(Var::constant).collect();
-    let hv = grads_of(&grads, &vs, &wrt, false)?;
+    let hv = grads_of(&g.grads, &vs, &wrt, false)?;
     Ok((
-        out.into_value(),
+        g.value.into_value(),
         hv.into_iter().map(Var::into_value).collect(),
     ))
 }

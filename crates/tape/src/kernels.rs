@@ -77,6 +77,20 @@ fn row_offsets<const K: usize>(
     offs
 }
 
+/// Calls `fill(row_index, row)` for each row of `last` elements of `out`:
+/// inline for small outputs, in parallel across rows for large ones.
+fn fill_rows<T: Send>(out: &mut [T], last: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
+    if out.len() < PARALLEL_MIN_ELEMENTS {
+        for (r, dst) in out.chunks_mut(last).enumerate() {
+            fill(r, dst);
+        }
+    } else {
+        out.par_chunks_mut(last)
+            .enumerate()
+            .for_each(|(r, dst)| fill(r, dst));
+    }
+}
+
 /// Elementwise `f(a, b)` with NumPy broadcasting to `out_shape`.
 /// `sa` and `sb` are the operands' broadcast strides (0 on broadcast dimensions).
 pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
@@ -124,15 +138,7 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
             }
         }
     };
-    if n < PARALLEL_MIN_ELEMENTS {
-        for (r, dst) in out.chunks_mut(last).enumerate() {
-            fill(r, dst);
-        }
-    } else {
-        out.par_chunks_mut(last)
-            .enumerate()
-            .for_each(|(r, dst)| fill(r, dst));
-    }
+    fill_rows(&mut out, last, fill);
     out
 }
 
@@ -164,15 +170,7 @@ pub fn gather_strided<T: Copy + Send + Sync + Default>(
             }
         }
     };
-    if n < PARALLEL_MIN_ELEMENTS {
-        for (r, dst) in out.chunks_mut(last).enumerate() {
-            fill(r, dst);
-        }
-    } else {
-        out.par_chunks_mut(last)
-            .enumerate()
-            .for_each(|(r, dst)| fill(r, dst));
-    }
+    fill_rows(&mut out, last, fill);
     out
 }
 
