@@ -5,11 +5,13 @@
 //! `use chainrule::prelude::*` brings in what user code needs.
 
 pub use chainrule_ops as ops;
+pub use chainrule_optim as optim;
 pub use chainrule_tape as tape;
 
 /// The names most programs use.
 pub mod prelude {
     pub use chainrule_ops::VarOps;
+    pub use chainrule_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
     pub use chainrule_tape::{
         grad, gradcheck, gradgradcheck, no_grad, try_grad, BackwardContext, BackwardOptions,
         CustomOp, Element, Error, ErrorKind, GradOptions, Graph, InputGrads, Parameter, Tensor,

@@ -1,0 +1,156 @@
+//! # chainrule-optim
+//!
+//! Optimizers that update [`Parameter`]s from their accumulated gradients,
+//! with PyTorch's formulas and defaults (`docs` of `torch.optim`), parameter
+//! groups, hyperparameters readable and settable by name (so schedulers can
+//! drive `lr`, `momentum` or `beta1`), and a state that saves and restores
+//! exactly: resuming from a saved state gives bit-identical parameters.
+//!
+//! So far: [`Sgd`] (momentum, dampening, Nesterov, weight decay, maximize)
+//! and [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]).
+//!
+//! ```
+//! use chainrule_optim::{Adam, AdamConfig, Optimizer};
+//! use chainrule_tape::{Graph, Parameter, Tensor};
+//!
+//! // Minimise (w − 3)² with Adam.
+//! let w = Parameter::new(Tensor::scalar(0.0f64));
+//! let mut opt = Adam::new(vec![w.clone()], AdamConfig { lr: 0.1, ..Default::default() }).unwrap();
+//! for _ in 0..500 {
+//!     let g = Graph::new();
+//!     let d = &g.param(&w) - 3.0;
+//!     (&d * &d).backward();
+//!     opt.step().unwrap();
+//!     opt.zero_grad();
+//! }
+//! assert!((w.value().item() - 3.0).abs() < 1e-3);
+//! ```
+
+mod adam;
+mod group;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig};
+pub use group::{OptimizerState, ParamGroup, ParamState};
+pub use sgd::{Sgd, SgdConfig};
+
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::{Element, Parameter};
+
+/// An optimizer over parameter groups.
+pub trait Optimizer<T: Element> {
+    /// The optimizer's name, as PyTorch spells the class (`"Adam"`).
+    fn name(&self) -> &str;
+
+    /// The parameter groups, each with its own hyperparameters.
+    fn groups(&self) -> &[ParamGroup<T>];
+
+    /// Mutable access to the groups (to change hyperparameters).
+    fn groups_mut(&mut self) -> &mut [ParamGroup<T>];
+
+    /// One update of every parameter that has a gradient.
+    fn step(&mut self) -> Result<()>;
+
+    /// The per-parameter state (moment estimates, step counts) and the groups'
+    /// hyperparameters, for checkpoints.
+    fn state(&self) -> OptimizerState<T>;
+
+    /// Restores a state saved by [`Optimizer::state`] from an optimizer of the
+    /// same kind over parameters of the same shapes.
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()>;
+
+    /// Clears every parameter's gradient (PyTorch's `set_to_none=True`).
+    fn zero_grad(&self) {
+        for g in self.groups() {
+            for p in &g.params {
+                p.zero_grad();
+            }
+        }
+    }
+
+    /// Hyperparameter `key` of group `group` (`"lr"`, `"momentum"`, `"beta1"`...).
+    fn get(&self, group: usize, key: &str) -> Result<f64> {
+        let g = self
+            .groups()
+            .get(group)
+            .ok_or_else(|| no_group(self.name(), group))?;
+        g.get(key).ok_or_else(|| unknown_key(self.name(), key, g))
+    }
+
+    /// Sets hyperparameter `key` of group `group`.
+    fn set(&mut self, group: usize, key: &str, value: f64) -> Result<()> {
+        let name = self.name().to_string();
+        let g = self
+            .groups_mut()
+            .get_mut(group)
+            .ok_or_else(|| no_group(&name, group))?;
+        if g.get(key).is_none() {
+            return Err(unknown_key(&name, key, g));
+        }
+        g.set(key, value);
+        Ok(())
+    }
+
+    /// The learning rate of the first group.
+    fn lr(&self) -> f64 {
+        self.groups()
+            .first()
+            .and_then(|g| g.get("lr"))
+            .unwrap_or(f64::NAN)
+    }
+
+    /// Sets the learning rate of every group.
+    fn set_lr(&mut self, lr: f64) {
+        for g in self.groups_mut() {
+            g.set("lr", lr);
+        }
+    }
+}
+
+fn no_group(op: &str, group: usize) -> Error {
+    Error::argument(
+        op.to_string(),
+        format!("there is no parameter group {group}"),
+    )
+}
+
+fn unknown_key<T: Element>(op: &str, key: &str, g: &ParamGroup<T>) -> Error {
+    Error::argument(
+        op.to_string(),
+        format!(
+            "unknown hyperparameter '{key}' (this optimizer has: {})",
+            g.keys().join(", ")
+        ),
+    )
+}
+
+/// True for finite or infinite values ≥ 0; false for negatives and NaN.
+pub(crate) fn non_negative(v: f64) -> bool {
+    v >= 0.0
+}
+
+/// The gradient a step uses: the parameter's gradient, negated for
+/// `maximize`, plus `weight_decay·θ` (L2 form) when asked.
+pub(crate) fn effective_grad<T: Element>(
+    p: &Parameter<T>,
+    maximize: bool,
+    weight_decay: f64,
+) -> Option<Vec<T>> {
+    let grad = p.grad()?;
+    let value = p.value();
+    let wd = T::from_f64(weight_decay);
+    Some(
+        grad.data()
+            .iter()
+            .zip(value.data())
+            .map(|(&g, &x)| {
+                let g = if maximize { -g } else { g };
+                if weight_decay != 0.0 {
+                    g + wd * x
+                } else {
+                    g
+                }
+            })
+            .collect(),
+    )
+}

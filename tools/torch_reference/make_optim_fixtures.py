@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Write PyTorch optimizer trajectories for chainrule's optim tests.
+
+Each run starts from the same a (3,) and b (2, 3) and takes 30 steps of a
+torch.optim optimizer on the fixed non-quadratic loss
+
+    L(a, b) = sum((1 - a)^2) + 2 sum((b - a)^2) + 0.5 sum(sin(3 b)) + 0.1 sum(a^4)
+
+(negated for `maximize` runs), in float64, recording a and b after every
+step. Writes tests/fixtures/torch/optim.json.
+
+    pip install torch numpy
+    python3 tools/torch_reference/make_optim_fixtures.py
+"""
+
+import json
+import pathlib
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+OUT = ROOT / "tests" / "fixtures" / "torch" / "optim.json"
+STEPS = 30
+A0 = [0.3, -0.8, 1.2]
+B0 = [[0.5, -0.2, 0.9], [-1.1, 0.4, 0.0]]
+
+
+def loss(a, b):
+    return ((1 - a) ** 2).sum() + 2 * ((b - a) ** 2).sum() + 0.5 * torch.sin(3 * b).sum() + 0.1 * (a ** 4).sum()
+
+
+RUNS = [
+    ("SGD", {"lr": 0.01}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9, "dampening": 0.3, "weight_decay": 0.05}),
+    ("SGD", {"lr": 0.01, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.01, "momentum": 0.5, "maximize": True}),
+    ("SGD", {"lr": 0.02, "momentum": 0.8, "split_lr_b": 0.005}),
+    ("Adam", {"lr": 0.01}),
+    ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.01, "amsgrad": True}),
+    ("Adam", {"lr": 0.01, "betas": [0.8, 0.99], "eps": 1e-6}),
+    ("Adam", {"lr": 0.01, "maximize": True}),
+    ("AdamW", {"lr": 0.01}),
+    ("AdamW", {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}),
+]
+
+
+def run(name, config):
+    a = torch.tensor(A0, requires_grad=True)
+    b = torch.tensor(B0, requires_grad=True)
+    opts = dict(config)
+    split = opts.pop("split_lr_b", None)
+    groups = [{"params": [a]}, {"params": [b], "lr": split}] if split is not None else [a, b]
+    opt = getattr(torch.optim, name)(groups, **opts)
+    sign = -1.0 if config.get("maximize") else 1.0
+    trajectory = []
+    for _ in range(STEPS):
+        opt.zero_grad()
+        (sign * loss(a, b)).backward()
+        opt.step()
+        trajectory.append([a.detach().tolist(), sum(b.detach().tolist(), [])])
+    return {"optimizer": name, "config": config, "trajectory": trajectory}
+
+
+def main():
+    doc = {
+        "generator": "tools/torch_reference/make_optim_fixtures.py",
+        "torch": torch.__version__,
+        "a0": A0,
+        "b0": B0,
+        "runs": [run(n, c) for n, c in RUNS],
+    }
+    OUT.write_text(json.dumps(doc) + "\n")
+    print(f"wrote {len(RUNS)} runs to {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
