@@ -11,7 +11,10 @@ pub use chainrule_tape as tape;
 /// The names most programs use.
 pub mod prelude {
     pub use chainrule_ops::VarOps;
-    pub use chainrule_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+    pub use chainrule_optim::{
+        Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,
+        Optimizer, Rmsprop, RmspropConfig, Sgd, SgdConfig,
+    };
     pub use chainrule_tape::{
         grad, gradcheck, gradgradcheck, no_grad, try_grad, BackwardContext, BackwardOptions,
         CustomOp, Element, Error, ErrorKind, GradOptions, Graph, InputGrads, Parameter, Tensor,

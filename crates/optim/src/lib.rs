@@ -6,8 +6,9 @@
 //! drive `lr`, `momentum` or `beta1`), and a state that saves and restores
 //! exactly: resuming from a saved state gives bit-identical parameters.
 //!
-//! So far: [`Sgd`] (momentum, dampening, Nesterov, weight decay, maximize)
-//! and [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]).
+//! So far: [`Sgd`] (momentum, dampening, Nesterov, weight decay, maximize),
+//! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
+//! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`].
 //!
 //! ```
 //! use chainrule_optim::{Adam, AdamConfig, Optimizer};
@@ -27,11 +28,17 @@
 //! ```
 
 mod adam;
+mod adaptive;
 mod group;
+pub mod rule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
+pub use adaptive::{
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adamax, AdamaxConfig, Rmsprop, RmspropConfig,
+};
 pub use group::{OptimizerState, ParamGroup, ParamState};
+pub use rule::OptimizerConfig;
 pub use sgd::{Sgd, SgdConfig};
 
 use chainrule_tape::error::{Error, Result};

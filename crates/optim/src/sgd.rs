@@ -1,9 +1,10 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
-use crate::group::{restore, snapshot, OptimizerState, ParamGroup, ParamState};
-use crate::{effective_grad, non_negative, Optimizer};
+use crate::effective_grad;
+use crate::group::{ParamGroup, ParamState};
+use crate::rule::{check_non_negative, optimizer_impl, OptimizerConfig};
 use chainrule_tape::error::{Error, Result};
-use chainrule_tape::{Element, Parameter, Tensor};
+use chainrule_tape::{Element, Tensor};
 
 /// SGD hyperparameters; defaults are PyTorch's (`lr` has none there: 1e-3 here).
 #[derive(Clone, Copy, Debug)]
@@ -44,71 +45,41 @@ pub struct Sgd<T: Element> {
     states: Vec<ParamState<T>>,
 }
 
-fn group<T: Element>(params: Vec<Parameter<T>>, c: &SgdConfig) -> Result<ParamGroup<T>> {
-    let bad = |m: String| Err(Error::argument("SGD", m));
-    if !non_negative(c.lr) {
-        return bad(format!("invalid learning rate {}", c.lr));
+impl OptimizerConfig for SgdConfig {
+    const NAME: &'static str = "SGD";
+    fn validate(&self) -> Result<()> {
+        check_non_negative(
+            Self::NAME,
+            &[
+                ("lr", self.lr),
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+            ],
+        )?;
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return Err(Error::argument(
+                Self::NAME,
+                "Nesterov momentum requires a momentum and zero dampening",
+            ));
+        }
+        Ok(())
     }
-    if !non_negative(c.momentum) || !non_negative(c.weight_decay) {
-        return bad(format!(
-            "invalid momentum {} or weight_decay {}",
-            c.momentum, c.weight_decay
-        ));
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("lr", self.lr),
+            ("momentum", self.momentum),
+            ("dampening", self.dampening),
+            ("weight_decay", self.weight_decay),
+            ("nesterov", self.nesterov as u8 as f64),
+            ("maximize", self.maximize as u8 as f64),
+        ]
     }
-    if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
-        return bad("Nesterov momentum requires a momentum and zero dampening".into());
-    }
-    Ok(ParamGroup::new(
-        params,
-        &[
-            ("lr", c.lr),
-            ("momentum", c.momentum),
-            ("dampening", c.dampening),
-            ("weight_decay", c.weight_decay),
-            ("nesterov", c.nesterov as u8 as f64),
-            ("maximize", c.maximize as u8 as f64),
-        ],
-    ))
 }
+
+optimizer_impl!(Sgd, SgdConfig, "SGD");
 
 impl<T: Element> Sgd<T> {
-    /// SGD over one group of parameters.
-    pub fn new(params: Vec<Parameter<T>>, config: SgdConfig) -> Result<Self> {
-        Self::with_groups(vec![(params, config)])
-    }
-
-    /// SGD over several groups, each with its own hyperparameters.
-    pub fn with_groups(groups: Vec<(Vec<Parameter<T>>, SgdConfig)>) -> Result<Self> {
-        let groups = groups
-            .into_iter()
-            .map(|(p, c)| group(p, &c))
-            .collect::<Result<Vec<_>>>()?;
-        let n = groups.iter().map(|g| g.params.len()).sum();
-        Ok(Sgd {
-            groups,
-            states: vec![ParamState::default(); n],
-        })
-    }
-}
-
-impl<T: Element> Optimizer<T> for Sgd<T> {
-    fn name(&self) -> &str {
-        "SGD"
-    }
-    fn groups(&self) -> &[ParamGroup<T>] {
-        &self.groups
-    }
-    fn groups_mut(&mut self) -> &mut [ParamGroup<T>] {
-        &mut self.groups
-    }
-    fn state(&self) -> OptimizerState<T> {
-        snapshot("SGD", &self.groups, &self.states)
-    }
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        restore("SGD", &mut self.groups, &mut self.states, state)
-    }
-
-    fn step(&mut self) -> Result<()> {
+    fn step_impl(&mut self) {
         let mut index = 0;
         for g in &self.groups {
             let (lr, mu, damp, wd) = (
@@ -155,6 +126,5 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
                 });
             }
         }
-        Ok(())
     }
 }

@@ -3,7 +3,10 @@
 //! resuming from a saved state is bit-identical to not stopping.
 
 use chainrule_ops::VarOps;
-use chainrule_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
+use chainrule_optim::{
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,
+    Optimizer, Rmsprop, RmspropConfig, Sgd, SgdConfig,
+};
 use chainrule_tape::{Graph, Parameter, Tensor, Var};
 use serde::Deserialize;
 use serde_json::Value;
@@ -87,6 +90,59 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
                 ..base
             };
             Box::new(Adam::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "Adagrad" => {
+            let d = AdagradConfig::default();
+            let cfg = AdagradConfig {
+                lr: num(c, "lr", d.lr),
+                lr_decay: num(c, "lr_decay", d.lr_decay),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                initial_accumulator_value: num(
+                    c,
+                    "initial_accumulator_value",
+                    d.initial_accumulator_value,
+                ),
+                eps: num(c, "eps", d.eps),
+                maximize,
+            };
+            Box::new(Adagrad::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "RMSprop" => {
+            let d = RmspropConfig::default();
+            let cfg = RmspropConfig {
+                lr: num(c, "lr", d.lr),
+                alpha: num(c, "alpha", d.alpha),
+                eps: num(c, "eps", d.eps),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                momentum: num(c, "momentum", d.momentum),
+                centered: flag(c, "centered"),
+                maximize,
+            };
+            Box::new(Rmsprop::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "Adadelta" => {
+            let d = AdadeltaConfig::default();
+            let cfg = AdadeltaConfig {
+                lr: num(c, "lr", d.lr),
+                rho: num(c, "rho", d.rho),
+                eps: num(c, "eps", d.eps),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                maximize,
+            };
+            Box::new(Adadelta::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "Adamax" => {
+            let d = AdamaxConfig::default();
+            let betas = c.get("betas").and_then(Value::as_array);
+            let cfg = AdamaxConfig {
+                lr: num(c, "lr", d.lr),
+                beta1: betas.map_or(d.beta1, |b| b[0].as_f64().unwrap()),
+                beta2: betas.map_or(d.beta2, |b| b[1].as_f64().unwrap()),
+                eps: num(c, "eps", d.eps),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                maximize,
+            };
+            Box::new(Adamax::new(vec![a.clone(), b.clone()], cfg).unwrap())
         }
         other => panic!("no optimizer {other} in this test"),
     }
