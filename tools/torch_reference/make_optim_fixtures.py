@@ -55,6 +55,13 @@ RUNS = [
     ("Adadelta", {"lr": 0.5, "rho": 0.95, "eps": 1e-5, "weight_decay": 0.05}),
     ("Adamax", {"lr": 0.01}),
     ("Adamax", {"lr": 0.02, "betas": [0.8, 0.99], "weight_decay": 0.05, "maximize": True}),
+    ("NAdam", {"lr": 0.01}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1}),
+    ("NAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "momentum_decay": 0.01}),
+    ("NAdam", {"lr": 0.01, "maximize": True}),
+    ("RAdam", {"lr": 0.01}),
+    ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    ("RAdam", {"lr": 0.02, "betas": [0.8, 0.99], "weight_decay": 0.05}),
 ]
 
 

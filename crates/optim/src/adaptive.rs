@@ -82,7 +82,7 @@ impl<T: Element> Adagrad<T> {
             &["sum"],
             true,
             |g, _| g.h("initial_accumulator_value"),
-            |g, t, b, x, grad| {
+            |g, t, b, _, x, grad| {
                 let clr = T::from_f64(-(g.h("lr") / (1.0 + (t - 1) as f64 * g.h("lr_decay"))));
                 let eps = T::from_f64(g.h("eps"));
                 for ((xi, si), &gi) in x.iter_mut().zip(b[0].iter_mut()).zip(grad) {
@@ -172,7 +172,7 @@ impl<T: Element> Rmsprop<T> {
             &names,
             true,
             |_, _| 0.0,
-            |g, _, b, x, grad| {
+            |g, _, b, _, x, grad| {
                 let (alpha, one_minus) =
                     (T::from_f64(g.h("alpha")), T::from_f64(1.0 - g.h("alpha")));
                 let (eps, lr, mu) = (
@@ -271,7 +271,7 @@ impl<T: Element> Adadelta<T> {
             &["square_avg", "acc_delta"],
             true,
             |_, _| 0.0,
-            |g, _, b, x, grad| {
+            |g, _, b, _, x, grad| {
                 let (rho, one_minus) = (T::from_f64(g.h("rho")), T::from_f64(1.0 - g.h("rho")));
                 let (eps, lr) = (T::from_f64(g.h("eps")), T::from_f64(-g.h("lr")));
                 let (sq, acc) = b.split_at_mut(1);
@@ -368,7 +368,7 @@ impl<T: Element> Adamax<T> {
             &["exp_avg", "exp_inf"],
             true,
             |_, _| 0.0,
-            |g, t, b, x, grad| {
+            |g, t, b, _, x, grad| {
                 let (b1, b2) = (g.h("beta1"), g.h("beta2"));
                 let (w1, tb2, eps) = (
                     T::from_f64(1.0 - b1),

@@ -45,6 +45,8 @@ pub struct ParamState<T: Element> {
     pub step: u64,
     /// Named buffers (`"momentum_buffer"`, `"exp_avg"`, `"exp_avg_sq"`...).
     pub buffers: BTreeMap<String, Tensor<T>>,
+    /// Named scalars (`"mu_product"` for NAdam...).
+    pub scalars: BTreeMap<String, f64>,
 }
 
 /// Everything an optimizer needs to resume exactly where it stopped.

@@ -8,7 +8,8 @@
 //!
 //! So far: [`Sgd`] (momentum, dampening, Nesterov, weight decay, maximize),
 //! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
-//! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`].
+//! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
+//! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay).
 //!
 //! ```
 //! use chainrule_optim::{Adam, AdamConfig, Optimizer};
@@ -30,6 +31,7 @@
 mod adam;
 mod adaptive;
 mod group;
+mod nadam_radam;
 pub mod rule;
 mod sgd;
 
@@ -38,6 +40,7 @@ pub use adaptive::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adamax, AdamaxConfig, Rmsprop, RmspropConfig,
 };
 pub use group::{OptimizerState, ParamGroup, ParamState};
+pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use rule::OptimizerConfig;
 pub use sgd::{Sgd, SgdConfig};
 

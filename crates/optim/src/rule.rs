@@ -6,7 +6,7 @@ use crate::effective_grad;
 use crate::group::{ParamGroup, ParamState};
 use chainrule_tape::{Element, Tensor};
 
-/// Runs `rule(group, step, buffers, param, grad)` for every parameter that
+/// Runs `rule(group, step, buffers, scalars, param, grad)` for every parameter that
 /// has a gradient. `grad` already includes `maximize` and (if `l2_decay`)
 /// `weight_decay·θ`. Buffers named in `buffers` start at `init(group, name)`.
 pub(crate) fn step_each<T: Element>(
@@ -15,7 +15,14 @@ pub(crate) fn step_each<T: Element>(
     buffers: &[&str],
     l2_decay: bool,
     init: impl Fn(&ParamGroup<T>, &str) -> f64,
-    mut rule: impl FnMut(&ParamGroup<T>, u64, &mut [Vec<T>], &mut [T], &[T]),
+    mut rule: impl FnMut(
+        &ParamGroup<T>,
+        u64,
+        &mut [Vec<T>],
+        &mut std::collections::BTreeMap<String, f64>,
+        &mut [T],
+        &[T],
+    ),
 ) {
     let mut index = 0;
     for g in groups {
@@ -39,7 +46,8 @@ pub(crate) fn step_each<T: Element>(
                     None => vec![T::from_f64(init(g, name)); grad.len()],
                 })
                 .collect();
-            p.update(|value, _| rule(g, state.step, &mut bufs, value.data_mut(), &grad));
+            let scalars = &mut state.scalars;
+            p.update(|value, _| rule(g, state.step, &mut bufs, scalars, value.data_mut(), &grad));
             for (name, b) in buffers.iter().zip(bufs) {
                 state
                     .buffers

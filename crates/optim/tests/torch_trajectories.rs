@@ -5,7 +5,7 @@
 use chainrule_ops::VarOps;
 use chainrule_optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,
-    Optimizer, Rmsprop, RmspropConfig, Sgd, SgdConfig,
+    Nadam, NadamConfig, Optimizer, Radam, RadamConfig, Rmsprop, RmspropConfig, Sgd, SgdConfig,
 };
 use chainrule_tape::{Graph, Parameter, Tensor, Var};
 use serde::Deserialize;
@@ -143,6 +143,35 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
                 maximize,
             };
             Box::new(Adamax::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "NAdam" => {
+            let d = NadamConfig::default();
+            let betas = c.get("betas").and_then(Value::as_array);
+            let cfg = NadamConfig {
+                lr: num(c, "lr", d.lr),
+                beta1: betas.map_or(d.beta1, |b| b[0].as_f64().unwrap()),
+                beta2: betas.map_or(d.beta2, |b| b[1].as_f64().unwrap()),
+                eps: num(c, "eps", d.eps),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                momentum_decay: num(c, "momentum_decay", d.momentum_decay),
+                decoupled_weight_decay: flag(c, "decoupled_weight_decay"),
+                maximize,
+            };
+            Box::new(Nadam::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "RAdam" => {
+            let d = RadamConfig::default();
+            let betas = c.get("betas").and_then(Value::as_array);
+            let cfg = RadamConfig {
+                lr: num(c, "lr", d.lr),
+                beta1: betas.map_or(d.beta1, |b| b[0].as_f64().unwrap()),
+                beta2: betas.map_or(d.beta2, |b| b[1].as_f64().unwrap()),
+                eps: num(c, "eps", d.eps),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                decoupled_weight_decay: flag(c, "decoupled_weight_decay"),
+                maximize,
+            };
+            Box::new(Radam::new(vec![a.clone(), b.clone()], cfg).unwrap())
         }
         other => panic!("no optimizer {other} in this test"),
     }

@@ -1,0 +1,293 @@
+//! NAdam (Adam with Nesterov momentum) and RAdam (rectified Adam).
+
+use crate::group::{ParamGroup, ParamState};
+use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::Element;
+
+fn check_betas(name: &'static str, b1: f64, b2: f64) -> Result<()> {
+    if (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2) {
+        Ok(())
+    } else {
+        Err(Error::argument(
+            name,
+            format!("betas must lie in [0, 1), got ({b1}, {b2})"),
+        ))
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    b as u8 as f64
+}
+
+/// NAdam hyperparameters (PyTorch defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct NadamConfig {
+    /// Learning rate γ (2e-3).
+    pub lr: f64,
+    /// β1 (0.9).
+    pub beta1: f64,
+    /// β2 (0.999).
+    pub beta2: f64,
+    /// ε (1e-8).
+    pub eps: f64,
+    /// Weight decay λ (0): L2, or decoupled as in AdamW.
+    pub weight_decay: f64,
+    /// ψ in the momentum schedule μ_t = β1(1 − ½·0.96^(tψ)) (4e-3).
+    pub momentum_decay: f64,
+    /// Decoupled weight decay θ ← θ(1 − γλ) instead of L2.
+    pub decoupled_weight_decay: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+}
+
+impl Default for NadamConfig {
+    fn default() -> Self {
+        NadamConfig {
+            lr: 2e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum_decay: 4e-3,
+            decoupled_weight_decay: false,
+            maximize: false,
+        }
+    }
+}
+
+impl OptimizerConfig for NadamConfig {
+    const NAME: &'static str = "NAdam";
+    fn validate(&self) -> Result<()> {
+        check_non_negative(
+            Self::NAME,
+            &[
+                ("lr", self.lr),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+                ("momentum_decay", self.momentum_decay),
+            ],
+        )?;
+        check_betas(Self::NAME, self.beta1, self.beta2)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("momentum_decay", self.momentum_decay),
+            ("decoupled_weight_decay", flag(self.decoupled_weight_decay)),
+            ("maximize", flag(self.maximize)),
+        ]
+    }
+}
+
+/// NAdam (Dozat 2016), as `torch.optim.NAdam`: with μ_t = β1(1 − ½·0.96^(tψ)),
+/// m and v as in Adam, d = √(v/(1−β2ᵗ)) + ε,
+/// θ ← θ − γ(1−μ_t)/(1−∏_{i≤t}μ_i)·g/d − γμ_{t+1}/(1−∏_{i≤t+1}μ_i)·m/d.
+pub struct Nadam<T: Element> {
+    groups: Vec<ParamGroup<T>>,
+    states: Vec<ParamState<T>>,
+}
+optimizer_impl!(Nadam, NadamConfig, "NAdam");
+
+impl<T: Element> Nadam<T> {
+    fn step_impl(&mut self) {
+        step_each(
+            &self.groups,
+            &mut self.states,
+            &["exp_avg", "exp_avg_sq"],
+            false,
+            |_, _| 0.0,
+            |g, t, b, scalars, x, grad| {
+                let (lr, b1, b2, eps, wd, psi) = (
+                    g.h("lr"),
+                    g.h("beta1"),
+                    g.h("beta2"),
+                    g.h("eps"),
+                    g.h("weight_decay"),
+                    g.h("momentum_decay"),
+                );
+                let decay = WeightDecay::of(g);
+                let t = t as f64;
+                let bias2 = T::from_f64(1.0 - b2.powf(t));
+                let mu = b1 * (1.0 - 0.5 * 0.96f64.powf(t * psi));
+                let mu_next = b1 * (1.0 - 0.5 * 0.96f64.powf((t + 1.0) * psi));
+                let product = scalars.entry("mu_product".into()).or_insert(1.0);
+                *product *= mu;
+                let product_next = *product * mu_next;
+                let coef_g = T::from_f64(-lr * (1.0 - mu) / (1.0 - *product));
+                let coef_m = T::from_f64((-lr * mu_next) / (1.0 - product_next));
+                let (w1, tb2, tb2c, teps) = (
+                    T::from_f64(1.0 - b1),
+                    T::from_f64(b2),
+                    T::from_f64(1.0 - b2),
+                    T::from_f64(eps),
+                );
+                let (m, v) = b.split_at_mut(1);
+                for i in 0..x.len() {
+                    let gi = decay.apply(&mut x[i], grad[i], lr, wd);
+                    m[0][i] = m[0][i] + w1 * (gi - m[0][i]);
+                    v[0][i] = v[0][i] * tb2 + tb2c * gi * gi;
+                    let denom = (v[0][i] / bias2).sqrt() + teps;
+                    x[i] = x[i] + coef_g * (gi / denom);
+                    x[i] = x[i] + coef_m * (m[0][i] / denom);
+                }
+            },
+        );
+    }
+}
+
+/// How a group applies weight decay λ: none, L2 (g ← g + λθ), or decoupled (θ ← θ(1 − γλ)).
+#[derive(Clone, Copy)]
+enum WeightDecay {
+    None,
+    L2,
+    Decoupled,
+}
+
+impl WeightDecay {
+    fn of<T: Element>(g: &ParamGroup<T>) -> Self {
+        match (g.h("weight_decay"), g.h("decoupled_weight_decay") != 0.0) {
+            (wd, _) if wd == 0.0 => WeightDecay::None,
+            (_, true) => WeightDecay::Decoupled,
+            (_, false) => WeightDecay::L2,
+        }
+    }
+
+    /// Applies the decay to θ (decoupled) or returns the decayed gradient (L2).
+    fn apply<T: Element>(self, x: &mut T, g: T, lr: f64, wd: f64) -> T {
+        match self {
+            WeightDecay::None => g,
+            WeightDecay::L2 => g + T::from_f64(wd) * *x,
+            WeightDecay::Decoupled => {
+                *x = *x * T::from_f64(1.0 - lr * wd);
+                g
+            }
+        }
+    }
+}
+
+/// RAdam hyperparameters (PyTorch defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct RadamConfig {
+    /// Learning rate γ (1e-3).
+    pub lr: f64,
+    /// β1 (0.9).
+    pub beta1: f64,
+    /// β2 (0.999).
+    pub beta2: f64,
+    /// ε (1e-8).
+    pub eps: f64,
+    /// Weight decay λ (0): L2, or decoupled as in AdamW.
+    pub weight_decay: f64,
+    /// Decoupled weight decay θ ← θ(1 − γλ) instead of L2.
+    pub decoupled_weight_decay: bool,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+}
+
+impl Default for RadamConfig {
+    fn default() -> Self {
+        RadamConfig {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+            maximize: false,
+        }
+    }
+}
+
+impl OptimizerConfig for RadamConfig {
+    const NAME: &'static str = "RAdam";
+    fn validate(&self) -> Result<()> {
+        check_non_negative(
+            Self::NAME,
+            &[
+                ("lr", self.lr),
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+            ],
+        )?;
+        check_betas(Self::NAME, self.beta1, self.beta2)
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("eps", self.eps),
+            ("weight_decay", self.weight_decay),
+            ("decoupled_weight_decay", flag(self.decoupled_weight_decay)),
+            ("maximize", flag(self.maximize)),
+        ]
+    }
+}
+
+/// RAdam (Liu et al. 2020), as `torch.optim.RAdam`: m, v as in Adam,
+/// ρ∞ = 2/(1−β2) − 1, ρ_t = ρ∞ − 2tβ2ᵗ/(1−β2ᵗ); when ρ_t > 5,
+/// θ ← θ − γ·m̂·√(1−β2ᵗ)/(√v + ε)·r_t with r_t = √((ρ_t−4)(ρ_t−2)ρ∞/((ρ∞−4)(ρ∞−2)ρ_t)),
+/// otherwise θ ← θ − γ·m̂ (m̂ = m/(1−β1ᵗ)).
+pub struct Radam<T: Element> {
+    groups: Vec<ParamGroup<T>>,
+    states: Vec<ParamState<T>>,
+}
+optimizer_impl!(Radam, RadamConfig, "RAdam");
+
+impl<T: Element> Radam<T> {
+    fn step_impl(&mut self) {
+        step_each(
+            &self.groups,
+            &mut self.states,
+            &["exp_avg", "exp_avg_sq"],
+            false,
+            |_, _| 0.0,
+            |g, t, b, _, x, grad| {
+                let (lr, b1, b2, eps, wd) = (
+                    g.h("lr"),
+                    g.h("beta1"),
+                    g.h("beta2"),
+                    g.h("eps"),
+                    g.h("weight_decay"),
+                );
+                let decay = WeightDecay::of(g);
+                let t = t as f64;
+                let (bc1, bc2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
+                let rho_inf = 2.0 / (1.0 - b2) - 1.0;
+                let rho_t = rho_inf - 2.0 * t * b2.powf(t) / bc2;
+                let rect = (rho_t > 5.0).then(|| {
+                    T::from_f64(
+                        (((rho_t - 4.0) * (rho_t - 2.0) * rho_inf)
+                            / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+                            .sqrt(),
+                    )
+                });
+                let (w1, tb2, tb2c, teps) = (
+                    T::from_f64(1.0 - b1),
+                    T::from_f64(b2),
+                    T::from_f64(1.0 - b2),
+                    T::from_f64(eps),
+                );
+                let (tbc1, sqrt_bc2, tlr) =
+                    (T::from_f64(bc1), T::from_f64(bc2.sqrt()), T::from_f64(lr));
+                let (m, v) = b.split_at_mut(1);
+                for i in 0..x.len() {
+                    let gi = decay.apply(&mut x[i], grad[i], lr, wd);
+                    m[0][i] = m[0][i] + w1 * (gi - m[0][i]);
+                    v[0][i] = v[0][i] * tb2 + tb2c * gi * gi;
+                    let corrected = m[0][i] / tbc1;
+                    let update = match rect {
+                        Some(r) => corrected * tlr * (sqrt_bc2 / (v[0][i].sqrt() + teps)) * r,
+                        None => corrected * tlr,
+                    };
+                    x[i] = x[i] - update;
+                }
+            },
+        );
+    }
+}
