@@ -150,10 +150,12 @@ enum WeightDecay {
 
 impl WeightDecay {
     fn of<T: Element>(g: &ParamGroup<T>) -> Self {
-        match (g.h("weight_decay"), g.h("decoupled_weight_decay") != 0.0) {
-            (wd, _) if wd == 0.0 => WeightDecay::None,
-            (_, true) => WeightDecay::Decoupled,
-            (_, false) => WeightDecay::L2,
+        if g.h("weight_decay") == 0.0 {
+            WeightDecay::None
+        } else if g.h("decoupled_weight_decay") != 0.0 {
+            WeightDecay::Decoupled
+        } else {
+            WeightDecay::L2
         }
     }
 
