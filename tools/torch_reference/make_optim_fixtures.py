@@ -82,6 +82,25 @@ def run(name, config):
     return {"optimizer": name, "config": config, "trajectory": trajectory}
 
 
+def clip_cases():
+    """clip_grad_norm_ over three gradients for several norm types, and clip_grad_value_."""
+    grads = [torch.tensor([[0.5, -1.5, 2.0], [0.1, 0.0, -0.3]]), torch.tensor([3.0, -4.0]), torch.tensor([[-0.2]])]
+    cases = []
+    for norm_type, max_norm in [(2.0, 1.0), (1.0, 2.5), (3.0, 0.5), (float("inf"), 1.0), (2.0, 100.0)]:
+        params = [torch.zeros_like(g, requires_grad=True) for g in grads]
+        for p, g in zip(params, grads):
+            p.grad = g.clone()
+        total = torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
+        cases.append({"kind": "norm", "norm_type": "inf" if norm_type == float("inf") else norm_type, "max_norm": max_norm,
+                      "total": float(total), "clipped": [p.grad.reshape(-1).tolist() for p in params]})
+    params = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.clone()
+    torch.nn.utils.clip_grad_value_(params, 0.4)
+    cases.append({"kind": "value", "clip_value": 0.4, "clipped": [p.grad.reshape(-1).tolist() for p in params]})
+    return {"grads": [{"shape": list(g.shape), "data": g.reshape(-1).tolist()} for g in grads], "cases": cases}
+
+
 def main():
     doc = {
         "generator": "tools/torch_reference/make_optim_fixtures.py",
@@ -89,6 +108,7 @@ def main():
         "a0": A0,
         "b0": B0,
         "runs": [run(n, c) for n, c in RUNS],
+        "clip": clip_cases(),
     }
     OUT.write_text(json.dumps(doc) + "\n")
     print(f"wrote {len(RUNS)} runs to {OUT.relative_to(ROOT)}")

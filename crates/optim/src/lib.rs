@@ -30,6 +30,7 @@
 
 mod adam;
 mod adaptive;
+mod clip;
 mod group;
 mod nadam_radam;
 pub mod rule;
@@ -39,6 +40,7 @@ pub use adam::{Adam, AdamConfig};
 pub use adaptive::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adamax, AdamaxConfig, Rmsprop, RmspropConfig,
 };
+pub use clip::{clip_grad_norm, clip_grad_value};
 pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use rule::OptimizerConfig;
