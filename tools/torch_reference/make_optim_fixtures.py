@@ -62,6 +62,11 @@ RUNS = [
     ("RAdam", {"lr": 0.01}),
     ("RAdam", {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}),
     ("RAdam", {"lr": 0.02, "betas": [0.8, 0.99], "weight_decay": 0.05}),
+    ("Rprop", {"lr": 0.01}),
+    ("Rprop", {"lr": 0.05, "etas": [0.3, 1.5], "step_sizes": [1e-4, 0.2]}),
+    ("Rprop", {"lr": 0.01, "maximize": True}),
+    ("ASGD", {"lr": 0.01}),
+    ("ASGD", {"lr": 0.05, "lambd": 0.01, "alpha": 0.5, "t0": 10, "weight_decay": 0.05}),
 ]
 
 

@@ -31,7 +31,7 @@ pub fn clip_grad_norm<T: Element>(
     norm_type: f64,
     error_if_nonfinite: bool,
 ) -> Result<f64> {
-    if !(norm_type >= 0.0) {
+    if !crate::non_negative(norm_type) {
         return Err(Error::argument(
             "clip_grad_norm",
             format!("norm_type must be ≥ 0 or infinity, got {norm_type}"),
@@ -68,7 +68,7 @@ pub fn clip_grad_norm<T: Element>(
 
 /// Clamps every gradient element to [−clip_value, clip_value].
 pub fn clip_grad_value<T: Element>(params: &[Parameter<T>], clip_value: f64) -> Result<()> {
-    if !(clip_value >= 0.0) {
+    if !crate::non_negative(clip_value) {
         return Err(Error::argument(
             "clip_grad_value",
             format!("clip_value must be ≥ 0, got {clip_value}"),

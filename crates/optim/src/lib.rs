@@ -9,7 +9,8 @@
 //! So far: [`Sgd`] (momentum, dampening, Nesterov, weight decay, maximize),
 //! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
 //! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
-//! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay).
+//! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay),
+//! [`Rprop`] and [`Asgd`]; [`clip_grad_norm`] and [`clip_grad_value`].
 //!
 //! ```
 //! use chainrule_optim::{Adam, AdamConfig, Optimizer};
@@ -33,6 +34,7 @@ mod adaptive;
 mod clip;
 mod group;
 mod nadam_radam;
+mod rprop_asgd;
 pub mod rule;
 mod sgd;
 
@@ -43,6 +45,7 @@ pub use adaptive::{
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
+pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
 pub use sgd::{Sgd, SgdConfig};
 

@@ -4,8 +4,9 @@
 
 use chainrule_ops::VarOps;
 use chainrule_optim::{
-    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,
-    Nadam, NadamConfig, Optimizer, Radam, RadamConfig, Rmsprop, RmspropConfig, Sgd, SgdConfig,
+    Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig, Asgd,
+    AsgdConfig, Nadam, NadamConfig, Optimizer, Radam, RadamConfig, Rmsprop, RmspropConfig, Rprop,
+    RpropConfig, Sgd, SgdConfig,
 };
 use chainrule_tape::{Graph, Parameter, Tensor, Var};
 use serde::Deserialize;
@@ -172,6 +173,38 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
                 maximize,
             };
             Box::new(Radam::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "Rprop" => {
+            let d = RpropConfig::default();
+            let pair = |k: &str| {
+                c.get(k)
+                    .and_then(Value::as_array)
+                    .map(|v| (v[0].as_f64().unwrap(), v[1].as_f64().unwrap()))
+            };
+            let (eta_minus, eta_plus) = pair("etas").unwrap_or((d.eta_minus, d.eta_plus));
+            let (step_size_min, step_size_max) =
+                pair("step_sizes").unwrap_or((d.step_size_min, d.step_size_max));
+            let cfg = RpropConfig {
+                lr: num(c, "lr", d.lr),
+                eta_minus,
+                eta_plus,
+                step_size_min,
+                step_size_max,
+                maximize,
+            };
+            Box::new(Rprop::new(vec![a.clone(), b.clone()], cfg).unwrap())
+        }
+        "ASGD" => {
+            let d = AsgdConfig::default();
+            let cfg = AsgdConfig {
+                lr: num(c, "lr", d.lr),
+                lambd: num(c, "lambd", d.lambd),
+                alpha: num(c, "alpha", d.alpha),
+                t0: num(c, "t0", d.t0),
+                weight_decay: num(c, "weight_decay", d.weight_decay),
+                maximize,
+            };
+            Box::new(Asgd::new(vec![a.clone(), b.clone()], cfg).unwrap())
         }
         other => panic!("no optimizer {other} in this test"),
     }
