@@ -106,6 +106,40 @@ def clip_cases():
     return {"grads": [{"shape": list(g.shape), "data": g.reshape(-1).tolist()} for g in grads], "cases": cases}
 
 
+SCHEDULES = [
+    ("StepLR", {"step_size": 7, "gamma": 0.5}),
+    ("MultiStepLR", {"milestones": [5, 12, 30], "gamma": 0.3}),
+    ("ExponentialLR", {"gamma": 0.95}),
+    ("InverseTime", {"decay": 0.1}),
+    ("LinearLR", {"start_factor": 0.25, "end_factor": 1.0, "total_iters": 10}),
+    ("LinearLR", {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 20}),
+    ("PolynomialLR", {"total_iters": 40, "power": 2.0}),
+    ("CosineAnnealingLR", {"T_max": 20, "eta_min": 0.001}),
+    ("ConstantLR", {"factor": 0.5, "total_iters": 8}),
+]
+
+
+def schedule_cases():
+    """lr of two groups (base 0.1 and 0.03) at t = 0..65 under each scheduler."""
+    from torch.optim import lr_scheduler as S
+    cases = []
+    for name, kw in SCHEDULES:
+        a = torch.zeros(1, requires_grad=True)
+        b = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.03}])
+        if name == "InverseTime":  # lr0 / (1 + k t) through LambdaLR
+            sched = S.LambdaLR(opt, lambda t, k=kw["decay"]: 1.0 / (1.0 + k * t))
+        else:
+            sched = getattr(S, name)(opt, **kw)
+        lrs = [[g["lr"] for g in opt.param_groups]]
+        for _ in range(65):
+            opt.step()
+            sched.step()
+            lrs.append([g["lr"] for g in opt.param_groups])
+        cases.append({"scheduler": name, "kwargs": kw, "lrs": lrs})
+    return cases
+
+
 def main():
     doc = {
         "generator": "tools/torch_reference/make_optim_fixtures.py",
@@ -114,6 +148,7 @@ def main():
         "b0": B0,
         "runs": [run(n, c) for n, c in RUNS],
         "clip": clip_cases(),
+        "schedules": schedule_cases(),
     }
     OUT.write_text(json.dumps(doc) + "\n")
     print(f"wrote {len(RUNS)} runs to {OUT.relative_to(ROOT)}")

@@ -36,6 +36,7 @@ mod group;
 mod nadam_radam;
 mod rprop_asgd;
 pub mod rule;
+mod schedule;
 mod sgd;
 
 pub use adam::{Adam, AdamConfig};
@@ -47,6 +48,10 @@ pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
+pub use schedule::{
+    ConstantLr, CosineAnnealingLr, ExponentialLr, InverseTimeLr, LambdaLr, LinearLr, MultiStepLr,
+    PolynomialLr, Schedule, Scheduler, StepLr,
+};
 pub use sgd::{Sgd, SgdConfig};
 
 use chainrule_tape::error::{Error, Result};

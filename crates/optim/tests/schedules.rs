@@ -1,0 +1,136 @@
+//! Learning-rate schedules match torch.optim.lr_scheduler over 65 steps.
+
+use chainrule_optim::{
+    ConstantLr, CosineAnnealingLr, ExponentialLr, InverseTimeLr, LinearLr, MultiStepLr, Optimizer,
+    PolynomialLr, Schedule, Scheduler, Sgd, SgdConfig, StepLr,
+};
+use chainrule_tape::{Parameter, Tensor};
+use serde_json::Value;
+
+fn fixture() -> Vec<Value> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/torch/optim.json"
+    );
+    serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()["schedules"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn two_groups() -> Sgd<f64> {
+    let p = || vec![Parameter::new(Tensor::<f64>::zeros([1]))];
+    Sgd::with_groups(vec![
+        (
+            p(),
+            SgdConfig {
+                lr: 0.1,
+                ..Default::default()
+            },
+        ),
+        (
+            p(),
+            SgdConfig {
+                lr: 0.03,
+                ..Default::default()
+            },
+        ),
+    ])
+    .unwrap()
+}
+
+fn schedule(case: &Value) -> Box<dyn Schedule> {
+    let k = &case["kwargs"];
+    let f = |key: &str| k[key].as_f64().unwrap();
+    let u = |key: &str| k[key].as_u64().unwrap();
+    match case["scheduler"].as_str().unwrap() {
+        "StepLR" => Box::new(StepLr {
+            step_size: u("step_size"),
+            gamma: f("gamma"),
+        }),
+        "MultiStepLR" => Box::new(MultiStepLr {
+            milestones: k["milestones"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m.as_u64().unwrap())
+                .collect(),
+            gamma: f("gamma"),
+        }),
+        "ExponentialLR" => Box::new(ExponentialLr { gamma: f("gamma") }),
+        "InverseTime" => Box::new(InverseTimeLr { decay: f("decay") }),
+        "LinearLR" => Box::new(LinearLr {
+            start_factor: f("start_factor"),
+            end_factor: f("end_factor"),
+            total_iters: u("total_iters"),
+        }),
+        "PolynomialLR" => Box::new(PolynomialLr {
+            total_iters: u("total_iters"),
+            power: f("power"),
+        }),
+        "CosineAnnealingLR" => Box::new(CosineAnnealingLr {
+            t_max: u("T_max"),
+            eta_min: f("eta_min"),
+        }),
+        "ConstantLR" => Box::new(ConstantLr {
+            factor: f("factor"),
+            total_iters: u("total_iters"),
+        }),
+        other => panic!("no schedule {other} in this test"),
+    }
+}
+
+#[test]
+fn every_schedule_matches_pytorch_for_65_steps() {
+    for case in fixture() {
+        let mut opt = two_groups();
+        let mut sched = Scheduler::new(&mut opt, schedule(&case));
+        for (t, want) in case["lrs"].as_array().unwrap().iter().enumerate() {
+            if t > 0 {
+                sched.step(&mut opt);
+            }
+            for (g, w) in want.as_array().unwrap().iter().enumerate() {
+                let (got, w) = (opt.get(g, "lr").unwrap(), w.as_f64().unwrap());
+                // 1e-12 relative as the issue asks (closed forms here, PyTorch's
+                // recursive forms there: they differ by rounding only).
+                assert!(
+                    (got - w).abs() <= 1e-12 * w.abs() + 1e-18,
+                    "{} {}: t {t} group {g}: {got} vs torch {w}",
+                    case["scheduler"],
+                    case["kwargs"]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_scheduler_resumes_from_its_state() {
+    let mut opt = two_groups();
+    let mut sched = Scheduler::new(
+        &mut opt,
+        CosineAnnealingLr {
+            t_max: 10,
+            eta_min: 0.0,
+        },
+    );
+    for _ in 0..4 {
+        sched.step(&mut opt);
+    }
+    let saved = sched.state();
+    let mut opt2 = two_groups();
+    let mut resumed = Scheduler::new(
+        &mut opt2,
+        CosineAnnealingLr {
+            t_max: 10,
+            eta_min: 0.0,
+        },
+    );
+    resumed.load_state(&mut opt2, saved);
+    for _ in 0..3 {
+        sched.step(&mut opt);
+        resumed.step(&mut opt2);
+    }
+    assert_eq!(opt.lr(), opt2.lr());
+    assert_eq!(sched.last_lr(), resumed.last_lr());
+}
