@@ -116,6 +116,16 @@ SCHEDULES = [
     ("PolynomialLR", {"total_iters": 40, "power": 2.0}),
     ("CosineAnnealingLR", {"T_max": 20, "eta_min": 0.001}),
     ("ConstantLR", {"factor": 0.5, "total_iters": 8}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 5, "T_mult": 2, "eta_min": 0.001}),
+    ("CosineAnnealingWarmRestarts", {"T_0": 7}),
+    ("MultiplicativeLR", {"factor": 0.97}),
+    ("SequentialLR", {"warmup": 5, "T_max": 30}),
+    ("OneCycleLR", {"max_lr": 0.5, "total_steps": 66}),
+    ("OneCycleLR", {"max_lr": 0.5, "total_steps": 66, "anneal_strategy": "linear", "pct_start": 0.25}),
+    ("OneCycleLR", {"max_lr": 0.5, "total_steps": 66, "three_phase": True, "optimizer": "Adam"}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "step_size_down": 6, "mode": "triangular2"}),
+    ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "mode": "exp_range", "gamma": 0.97, "optimizer": "Adam"}),
 ]
 
 
@@ -126,17 +136,35 @@ def schedule_cases():
     for name, kw in SCHEDULES:
         a = torch.zeros(1, requires_grad=True)
         b = torch.zeros(1, requires_grad=True)
-        opt = torch.optim.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.03}])
+        kw = dict(kw)
+        use_adam = kw.pop("optimizer", "SGD") == "Adam"
+        groups = [{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.03}]
+        opt = torch.optim.Adam(groups) if use_adam else torch.optim.SGD(groups, momentum=0.9)
         if name == "InverseTime":  # lr0 / (1 + k t) through LambdaLR
             sched = S.LambdaLR(opt, lambda t, k=kw["decay"]: 1.0 / (1.0 + k * t))
+        elif name == "MultiplicativeLR":
+            sched = S.MultiplicativeLR(opt, lambda t, f=kw["factor"]: f)
+        elif name == "SequentialLR":
+            warm = S.LinearLR(opt, start_factor=0.1, end_factor=1.0, total_iters=kw["warmup"])
+            cos = S.CosineAnnealingLR(opt, T_max=kw["T_max"])
+            sched = S.SequentialLR(opt, [warm, cos], milestones=[kw["warmup"]])
         else:
             sched = getattr(S, name)(opt, **kw)
-        lrs = [[g["lr"] for g in opt.param_groups]]
-        for _ in range(65):
-            opt.step()
-            sched.step()
-            lrs.append([g["lr"] for g in opt.param_groups])
-        cases.append({"scheduler": name, "kwargs": kw, "lrs": lrs})
+
+        def snapshot():
+            lr = [g["lr"] for g in opt.param_groups]
+            mom = [g["betas"][0] if use_adam else g["momentum"] for g in opt.param_groups]
+            return lr, mom
+
+        lrs, moms = [], []
+        for t in range(66 if name != "OneCycleLR" else kw["total_steps"]):
+            if t > 0:
+                opt.step()
+                sched.step()
+            lr, mom = snapshot()
+            lrs.append(lr)
+            moms.append(mom)
+        cases.append({"scheduler": name, "kwargs": kw, "optimizer": "Adam" if use_adam else "SGD", "lrs": lrs, "momenta": moms})
     return cases
 
 

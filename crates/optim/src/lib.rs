@@ -49,8 +49,8 @@ pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
 pub use schedule::{
-    ConstantLr, CosineAnnealingLr, ExponentialLr, InverseTimeLr, LambdaLr, LinearLr, MultiStepLr,
-    PolynomialLr, Schedule, Scheduler, StepLr,
+    Anneal, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr, CyclicMode, ExponentialLr, InverseTimeLr, LambdaLr,
+    LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr, PolynomialLr, Schedule, Scheduler, SequentialLr, StepLr,
 };
 pub use sgd::{Sgd, SgdConfig};
 

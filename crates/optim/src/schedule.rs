@@ -27,12 +27,22 @@ use chainrule_tape::Element;
 pub trait Schedule {
     /// The learning rate at step `t` for a group whose initial rate is `base`.
     fn lr(&self, base: f64, t: u64) -> f64;
+
+    /// The momentum (SGD's `momentum`, or Adam's `beta1`) at step `t`, for
+    /// schedules that cycle it; `None` leaves it alone.
+    fn momentum(&self, t: u64) -> Option<f64> {
+        let _ = t;
+        None
+    }
 }
 
 /// A boxed schedule (e.g. one chosen at run time) is a schedule.
 impl<S: Schedule + ?Sized> Schedule for Box<S> {
     fn lr(&self, base: f64, t: u64) -> f64 {
         (**self).lr(base, t)
+    }
+    fn momentum(&self, t: u64) -> Option<f64> {
+        (**self).momentum(t)
     }
 }
 
@@ -70,8 +80,15 @@ impl<S: Schedule> Scheduler<S> {
             .iter()
             .map(|&b| self.schedule.lr(b, self.last_epoch))
             .collect();
+        let momentum = self.schedule.momentum(self.last_epoch);
         for (i, &lr) in self.last_lrs.iter().enumerate() {
             let _ = opt.set(i, "lr", lr);
+            if let Some(m) = momentum {
+                // SGD-like optimizers cycle `momentum`, Adam-like ones `beta1`.
+                if opt.set(i, "momentum", m).is_err() {
+                    let _ = opt.set(i, "beta1", m);
+                }
+            }
         }
     }
 
@@ -242,5 +259,242 @@ impl Schedule for ConstantLr {
         } else {
             base
         }
+    }
+}
+
+/// CosineAnnealingWarmRestarts: the cosine of [`CosineAnnealingLr`] over a
+/// period T_i that restarts (T_cur ← 0) when it ends, with T_{i+1} = T_i·T_mult.
+#[derive(Clone, Copy, Debug)]
+pub struct CosineAnnealingWarmRestarts {
+    /// First period T_0.
+    pub t_0: u64,
+    /// Period growth factor T_mult (1).
+    pub t_mult: u64,
+    /// Floor η_min (0).
+    pub eta_min: f64,
+}
+impl Schedule for CosineAnnealingWarmRestarts {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        let (mut t_cur, mut t_i) = (t, self.t_0.max(1));
+        while t_cur >= t_i {
+            t_cur -= t_i;
+            t_i *= self.t_mult.max(1);
+        }
+        self.eta_min + (base - self.eta_min) * (1.0 + (std::f64::consts::PI * t_cur as f64 / t_i as f64).cos()) / 2.0
+    }
+}
+
+/// MultiplicativeLR: η_t = η_{t−1}·f(t) for t ≥ 1, i.e. η0·∏_{i=1..t} f(i).
+pub struct MultiplicativeLr<F: Fn(u64) -> f64>(pub F);
+impl<F: Fn(u64) -> f64> Schedule for MultiplicativeLr<F> {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        // Multiplied in the same order as PyTorch's step-by-step updates.
+        (1..=t).fold(base, |lr, i| lr * (self.0)(i))
+    }
+}
+
+/// SequentialLR: schedule i runs from milestone i−1 (its own t restarting at
+/// 0) to milestone i — e.g. a linear warm-up, then cosine decay.
+pub struct SequentialLr {
+    /// The schedules, in order.
+    pub schedules: Vec<Box<dyn Schedule>>,
+    /// Steps at which the next schedule takes over (one fewer than schedules).
+    pub milestones: Vec<u64>,
+}
+impl SequentialLr {
+    fn active(&self, t: u64) -> (usize, u64) {
+        let i = self.milestones.iter().filter(|&&m| m <= t).count();
+        let start = if i == 0 { 0 } else { self.milestones[i - 1] };
+        (i.min(self.schedules.len() - 1), t - start)
+    }
+}
+impl Schedule for SequentialLr {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        let (i, local) = self.active(t);
+        self.schedules[i].lr(base, local)
+    }
+    fn momentum(&self, t: u64) -> Option<f64> {
+        let (i, local) = self.active(t);
+        self.schedules[i].momentum(local)
+    }
+}
+
+/// How [`OneCycleLr`] and [`CyclicLr`] interpolate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Anneal {
+    /// end + (start − end)/2·(1 + cos(π·pct)).
+    Cos,
+    /// start + (end − start)·pct.
+    Linear,
+}
+
+impl Anneal {
+    fn at(self, start: f64, end: f64, pct: f64) -> f64 {
+        match self {
+            Anneal::Cos => end + (start - end) / 2.0 * ((std::f64::consts::PI * pct).cos() + 1.0),
+            Anneal::Linear => (end - start) * pct + start,
+        }
+    }
+}
+
+/// OneCycleLR (Smith & Topin 2017): from max_lr/div_factor up to max_lr over
+/// pct_start of the steps while momentum goes max → base, then down to
+/// max_lr/(div_factor·final_div_factor) while momentum returns to max
+/// (three_phase: up, back down to the initial rate, then the final anneal).
+/// Step it once per batch. The optimizer's own lr is ignored, as in PyTorch.
+#[derive(Clone, Copy, Debug)]
+pub struct OneCycleLr {
+    /// Peak rate.
+    pub max_lr: f64,
+    /// Total number of steps.
+    pub total_steps: u64,
+    /// Fraction of the steps spent rising (0.3).
+    pub pct_start: f64,
+    /// Cosine or linear annealing (cos).
+    pub anneal: Anneal,
+    /// Cycle momentum / beta1 inversely to the rate (true).
+    pub cycle_momentum: bool,
+    /// Momentum at the peak rate (0.85).
+    pub base_momentum: f64,
+    /// Momentum at the ends (0.95).
+    pub max_momentum: f64,
+    /// initial rate = max_lr/div_factor (25).
+    pub div_factor: f64,
+    /// final rate = initial/final_div_factor (1e4).
+    pub final_div_factor: f64,
+    /// Use the three-phase schedule.
+    pub three_phase: bool,
+}
+
+impl OneCycleLr {
+    /// PyTorch's defaults for a given peak rate and step count.
+    pub fn new(max_lr: f64, total_steps: u64) -> Self {
+        OneCycleLr {
+            max_lr,
+            total_steps,
+            pct_start: 0.3,
+            anneal: Anneal::Cos,
+            cycle_momentum: true,
+            base_momentum: 0.85,
+            max_momentum: 0.95,
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            three_phase: false,
+        }
+    }
+
+    /// (lr, momentum) at step t.
+    fn at(&self, t: u64) -> (f64, f64) {
+        let initial = self.max_lr / self.div_factor;
+        let min = initial / self.final_div_factor;
+        let n = self.total_steps as f64;
+        let (lo_m, hi_m) = (self.base_momentum, self.max_momentum);
+        // (end step, start lr, end lr, start momentum, end momentum)
+        let phases: Vec<(f64, f64, f64, f64, f64)> = if self.three_phase {
+            vec![
+                (self.pct_start * n - 1.0, initial, self.max_lr, hi_m, lo_m),
+                (2.0 * self.pct_start * n - 2.0, self.max_lr, initial, lo_m, hi_m),
+                (n - 1.0, initial, min, hi_m, hi_m),
+            ]
+        } else {
+            vec![(self.pct_start * n - 1.0, initial, self.max_lr, hi_m, lo_m), (n - 1.0, self.max_lr, min, lo_m, hi_m)]
+        };
+        let t = t as f64;
+        let mut start = 0.0;
+        for (i, &(end, l0, l1, m0, m1)) in phases.iter().enumerate() {
+            if t <= end || i == phases.len() - 1 {
+                let pct = (t - start) / (end - start);
+                return (self.anneal.at(l0, l1, pct), self.anneal.at(m0, m1, pct));
+            }
+            start = end;
+        }
+        unreachable!("the last phase always matches")
+    }
+}
+
+impl Schedule for OneCycleLr {
+    fn lr(&self, _base: f64, t: u64) -> f64 {
+        self.at(t).0
+    }
+    fn momentum(&self, t: u64) -> Option<f64> {
+        self.cycle_momentum.then(|| self.at(t).1)
+    }
+}
+
+/// The amplitude policy of [`CyclicLr`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CyclicMode {
+    /// Constant amplitude.
+    Triangular,
+    /// Amplitude halved every cycle.
+    Triangular2,
+    /// Amplitude scaled by γ^t (t counts steps).
+    ExpRange(f64),
+}
+
+/// CyclicLR (Smith 2017): the rate moves linearly between base_lr and max_lr
+/// (step_size_up steps up, step_size_down down) with the amplitude policy of
+/// `mode`; momentum, if cycled, moves the opposite way between base and max.
+#[derive(Clone, Copy, Debug)]
+pub struct CyclicLr {
+    /// Lower rate.
+    pub base_lr: f64,
+    /// Upper rate.
+    pub max_lr: f64,
+    /// Steps rising (2000).
+    pub step_size_up: u64,
+    /// Steps falling (defaults to step_size_up).
+    pub step_size_down: Option<u64>,
+    /// Amplitude policy.
+    pub mode: CyclicMode,
+    /// Cycle momentum / beta1 (true).
+    pub cycle_momentum: bool,
+    /// Momentum at the peak rate (0.8).
+    pub base_momentum: f64,
+    /// Momentum at the base rate (0.9).
+    pub max_momentum: f64,
+}
+
+impl CyclicLr {
+    /// PyTorch's defaults for the given rates and half-cycle.
+    pub fn new(base_lr: f64, max_lr: f64, step_size_up: u64) -> Self {
+        CyclicLr {
+            base_lr,
+            max_lr,
+            step_size_up,
+            step_size_down: None,
+            mode: CyclicMode::Triangular,
+            cycle_momentum: true,
+            base_momentum: 0.8,
+            max_momentum: 0.9,
+        }
+    }
+
+    /// (scale factor within the cycle, amplitude scale) at step t.
+    fn position(&self, t: u64) -> (f64, f64) {
+        let up = self.step_size_up as f64;
+        let total = up + self.step_size_down.map_or(up, |d| d as f64);
+        let ratio = up / total;
+        let t = t as f64;
+        let cycle = (1.0 + t / total).floor();
+        let x = 1.0 + t / total - cycle;
+        let factor = if x <= ratio { x / ratio } else { (x - 1.0) / (ratio - 1.0) };
+        let scale = match self.mode {
+            CyclicMode::Triangular => 1.0,
+            CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
+            CyclicMode::ExpRange(gamma) => gamma.powf(t),
+        };
+        (factor, scale)
+    }
+}
+
+impl Schedule for CyclicLr {
+    fn lr(&self, _base: f64, t: u64) -> f64 {
+        let (factor, scale) = self.position(t);
+        self.base_lr + (self.max_lr - self.base_lr) * factor * scale
+    }
+    fn momentum(&self, t: u64) -> Option<f64> {
+        let (factor, scale) = self.position(t);
+        self.cycle_momentum.then(|| self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale)
     }
 }

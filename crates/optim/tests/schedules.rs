@@ -1,8 +1,9 @@
 //! Learning-rate schedules match torch.optim.lr_scheduler over 65 steps.
 
 use chainrule_optim::{
-    ConstantLr, CosineAnnealingLr, ExponentialLr, InverseTimeLr, LinearLr, MultiStepLr, Optimizer,
-    PolynomialLr, Schedule, Scheduler, Sgd, SgdConfig, StepLr,
+    Adam, AdamConfig, Anneal, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr, CyclicMode, ExponentialLr,
+    InverseTimeLr, LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr, Optimizer, PolynomialLr, Schedule, Scheduler, SequentialLr,
+    Sgd, SgdConfig, StepLr,
 };
 use chainrule_tape::{Parameter, Tensor};
 use serde_json::Value;
@@ -76,12 +77,49 @@ fn schedule(case: &Value) -> Box<dyn Schedule> {
             factor: f("factor"),
             total_iters: u("total_iters"),
         }),
+        "CosineAnnealingWarmRestarts" => Box::new(CosineAnnealingWarmRestarts {
+            t_0: u("T_0"),
+            t_mult: k.get("T_mult").and_then(Value::as_u64).unwrap_or(1),
+            eta_min: k.get("eta_min").and_then(Value::as_f64).unwrap_or(0.0),
+        }),
+        "MultiplicativeLR" => {
+            let factor = f("factor");
+            Box::new(MultiplicativeLr(move |_| factor))
+        }
+        "SequentialLR" => Box::new(SequentialLr {
+            schedules: vec![
+                Box::new(LinearLr { start_factor: 0.1, end_factor: 1.0, total_iters: u("warmup") }) as Box<dyn Schedule>,
+                Box::new(CosineAnnealingLr { t_max: u("T_max"), eta_min: 0.0 }),
+            ],
+            milestones: vec![u("warmup")],
+        }),
+        "OneCycleLR" => {
+            let mut s = OneCycleLr::new(f("max_lr"), u("total_steps"));
+            if k.get("anneal_strategy").and_then(Value::as_str) == Some("linear") {
+                s.anneal = Anneal::Linear;
+            }
+            if let Some(pct) = k.get("pct_start").and_then(Value::as_f64) {
+                s.pct_start = pct;
+            }
+            s.three_phase = k.get("three_phase").and_then(Value::as_bool).unwrap_or(false);
+            Box::new(s)
+        }
+        "CyclicLR" => {
+            let mut s = CyclicLr::new(f("base_lr"), f("max_lr"), u("step_size_up"));
+            s.step_size_down = k.get("step_size_down").and_then(Value::as_u64);
+            s.mode = match k.get("mode").and_then(Value::as_str) {
+                Some("triangular2") => CyclicMode::Triangular2,
+                Some("exp_range") => CyclicMode::ExpRange(f("gamma")),
+                _ => CyclicMode::Triangular,
+            };
+            Box::new(s)
+        }
         other => panic!("no schedule {other} in this test"),
     }
 }
 
 #[test]
-fn every_schedule_matches_pytorch_for_65_steps() {
+fn every_schedule_matches_pytorch_lr_and_momentum_sequences() {
     for case in fixture() {
         let mut opt = two_groups();
         let mut sched = Scheduler::new(&mut opt, schedule(&case));
