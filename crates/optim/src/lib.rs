@@ -49,8 +49,9 @@ pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
 pub use schedule::{
-    Anneal, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr, CyclicMode, ExponentialLr, InverseTimeLr, LambdaLr,
-    LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr, PolynomialLr, Schedule, Scheduler, SequentialLr, StepLr,
+    Anneal, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr, CyclicMode,
+    ExponentialLr, InverseTimeLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr,
+    PolynomialLr, Schedule, Scheduler, SequentialLr, StepLr,
 };
 pub use sgd::{Sgd, SgdConfig};
 

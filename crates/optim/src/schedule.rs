@@ -280,7 +280,10 @@ impl Schedule for CosineAnnealingWarmRestarts {
             t_cur -= t_i;
             t_i *= self.t_mult.max(1);
         }
-        self.eta_min + (base - self.eta_min) * (1.0 + (std::f64::consts::PI * t_cur as f64 / t_i as f64).cos()) / 2.0
+        self.eta_min
+            + (base - self.eta_min)
+                * (1.0 + (std::f64::consts::PI * t_cur as f64 / t_i as f64).cos())
+                / 2.0
     }
 }
 
@@ -393,11 +396,20 @@ impl OneCycleLr {
         let phases: Vec<(f64, f64, f64, f64, f64)> = if self.three_phase {
             vec![
                 (self.pct_start * n - 1.0, initial, self.max_lr, hi_m, lo_m),
-                (2.0 * self.pct_start * n - 2.0, self.max_lr, initial, lo_m, hi_m),
+                (
+                    2.0 * self.pct_start * n - 2.0,
+                    self.max_lr,
+                    initial,
+                    lo_m,
+                    hi_m,
+                ),
                 (n - 1.0, initial, min, hi_m, hi_m),
             ]
         } else {
-            vec![(self.pct_start * n - 1.0, initial, self.max_lr, hi_m, lo_m), (n - 1.0, self.max_lr, min, lo_m, hi_m)]
+            vec![
+                (self.pct_start * n - 1.0, initial, self.max_lr, hi_m, lo_m),
+                (n - 1.0, self.max_lr, min, lo_m, hi_m),
+            ]
         };
         let t = t as f64;
         let mut start = 0.0;
@@ -478,7 +490,11 @@ impl CyclicLr {
         let t = t as f64;
         let cycle = (1.0 + t / total).floor();
         let x = 1.0 + t / total - cycle;
-        let factor = if x <= ratio { x / ratio } else { (x - 1.0) / (ratio - 1.0) };
+        let factor = if x <= ratio {
+            x / ratio
+        } else {
+            (x - 1.0) / (ratio - 1.0)
+        };
         let scale = match self.mode {
             CyclicMode::Triangular => 1.0,
             CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
@@ -495,6 +511,7 @@ impl Schedule for CyclicLr {
     }
     fn momentum(&self, t: u64) -> Option<f64> {
         let (factor, scale) = self.position(t);
-        self.cycle_momentum.then(|| self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale)
+        self.cycle_momentum
+            .then(|| self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale)
     }
 }
