@@ -168,6 +168,29 @@ def schedule_cases():
     return cases
 
 
+def plateau_cases():
+    """ReduceLROnPlateau lr sequences for a fixed, noisy, plateauing metric."""
+    metric = [1.0 / (1 + 0.3 * t) + 0.02 * ((t * 7919) % 11) / 11 if t < 25 else 0.15 + 0.01 * ((t * 104729) % 5) for t in range(70)]
+    cases = []
+    for kw in [
+        {},
+        {"patience": 3, "factor": 0.5},
+        {"patience": 2, "factor": 0.5, "cooldown": 3, "threshold": 0.05, "threshold_mode": "abs", "min_lr": 0.004},
+        {"mode": "max", "patience": 2, "factor": 0.3},
+    ]:
+        a = torch.zeros(1, requires_grad=True)
+        b = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([{"params": [a], "lr": 0.1}, {"params": [b], "lr": 0.03}])
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+        lrs = []
+        for m in metric:
+            opt.step()
+            sched.step(-m if kw.get("mode") == "max" else m)
+            lrs.append([g["lr"] for g in opt.param_groups])
+        cases.append({"kwargs": kw, "metric": metric, "lrs": lrs})
+    return cases
+
+
 def main():
     doc = {
         "generator": "tools/torch_reference/make_optim_fixtures.py",
@@ -177,6 +200,7 @@ def main():
         "runs": [run(n, c) for n, c in RUNS],
         "clip": clip_cases(),
         "schedules": schedule_cases(),
+        "plateau": plateau_cases(),
     }
     OUT.write_text(json.dumps(doc) + "\n")
     print(f"wrote {len(RUNS)} runs to {OUT.relative_to(ROOT)}")

@@ -10,7 +10,11 @@
 //! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
 //! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
 //! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay),
-//! [`Rprop`] and [`Asgd`]; [`clip_grad_norm`] and [`clip_grad_value`].
+//! [`Rprop`] and [`Asgd`]; [`clip_grad_norm`] and [`clip_grad_value`];
+//! learning-rate schedules through [`Scheduler`] (step, multi-step,
+//! exponential, lambda, multiplicative, inverse-time, linear, polynomial,
+//! cosine, cosine with warm restarts, constant, sequential, one-cycle,
+//! cyclic) and [`ReduceLrOnPlateau`].
 //!
 //! ```
 //! use chainrule_optim::{Adam, AdamConfig, Optimizer};
@@ -34,6 +38,7 @@ mod adaptive;
 mod clip;
 mod group;
 mod nadam_radam;
+mod plateau;
 mod rprop_asgd;
 pub mod rule;
 mod schedule;
@@ -46,6 +51,7 @@ pub use adaptive::{
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
+pub use plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
 pub use schedule::{

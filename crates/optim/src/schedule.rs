@@ -511,7 +511,8 @@ impl Schedule for CyclicLr {
     }
     fn momentum(&self, t: u64) -> Option<f64> {
         let (factor, scale) = self.position(t);
-        self.cycle_momentum
-            .then_some(self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale)
+        self.cycle_momentum.then_some(
+            self.max_momentum - (self.max_momentum - self.base_momentum) * factor * scale,
+        )
     }
 }

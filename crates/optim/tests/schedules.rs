@@ -199,3 +199,73 @@ fn a_scheduler_resumes_from_its_state() {
     assert_eq!(opt.lr(), opt2.lr());
     assert_eq!(sched.last_lr(), resumed.last_lr());
 }
+
+#[test]
+fn reduce_on_plateau_matches_pytorch() {
+    use chainrule_optim::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/torch/optim.json"
+    );
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for case in fx["plateau"].as_array().unwrap() {
+        let k = &case["kwargs"];
+        let d = PlateauConfig::default();
+        let max = k.get("mode").and_then(Value::as_str) == Some("max");
+        let config = PlateauConfig {
+            mode: if max {
+                PlateauMode::Max
+            } else {
+                PlateauMode::Min
+            },
+            factor: k.get("factor").and_then(Value::as_f64).unwrap_or(d.factor),
+            patience: k
+                .get("patience")
+                .and_then(Value::as_u64)
+                .unwrap_or(d.patience),
+            threshold: k
+                .get("threshold")
+                .and_then(Value::as_f64)
+                .unwrap_or(d.threshold),
+            threshold_mode: if k.get("threshold_mode").and_then(Value::as_str) == Some("abs") {
+                ThresholdMode::Abs
+            } else {
+                ThresholdMode::Rel
+            },
+            cooldown: k
+                .get("cooldown")
+                .and_then(Value::as_u64)
+                .unwrap_or(d.cooldown),
+            min_lr: k.get("min_lr").and_then(Value::as_f64).unwrap_or(d.min_lr),
+            eps: d.eps,
+        };
+        let mut opt = two_groups();
+        let mut sched = ReduceLrOnPlateau::new(config);
+        let mut reductions = 0;
+        for (t, (m, want)) in case["metric"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["lrs"].as_array().unwrap())
+            .enumerate()
+        {
+            let before = opt.lr();
+            let m = m.as_f64().unwrap();
+            sched.step(&mut opt, if max { -m } else { m });
+            reductions += usize::from(opt.lr() < before);
+            for g in 0..2 {
+                let (got, w) = (opt.get(g, "lr").unwrap(), want[g].as_f64().unwrap());
+                // Products of the same factors in the same order: 1e-12 relative.
+                assert!(
+                    (got - w).abs() <= 1e-12 * w,
+                    "{k}: epoch {} group {g}: {got} vs torch {w}",
+                    t + 1
+                );
+            }
+        }
+        assert!(
+            reductions >= 1,
+            "{k}: the metric plateaus, so the rate must drop at least once"
+        );
+    }
+}
