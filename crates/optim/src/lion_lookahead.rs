@@ -1,0 +1,213 @@
+//! Lion (sign momentum) and Lookahead (slow weights around any optimizer).
+
+use crate::group::{OptimizerState, ParamGroup, ParamState};
+use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
+use crate::Optimizer;
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::{Element, Tensor};
+
+/// Lion hyperparameters (the paper's defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct LionConfig {
+    /// Learning rate η (1e-4; Lion wants 3–10× smaller rates than Adam).
+    pub lr: f64,
+    /// β1: interpolation for the update direction (0.9).
+    pub beta1: f64,
+    /// β2: momentum decay (0.99).
+    pub beta2: f64,
+    /// Decoupled weight decay λ (0).
+    pub weight_decay: f64,
+    /// Ascend instead of descend.
+    pub maximize: bool,
+}
+
+impl Default for LionConfig {
+    fn default() -> Self {
+        LionConfig {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.99,
+            weight_decay: 0.0,
+            maximize: false,
+        }
+    }
+}
+
+impl OptimizerConfig for LionConfig {
+    const NAME: &'static str = "Lion";
+    fn validate(&self) -> Result<()> {
+        check_non_negative(
+            Self::NAME,
+            &[("lr", self.lr), ("weight_decay", self.weight_decay)],
+        )?;
+        if !((0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2)) {
+            return Err(Error::argument(
+                Self::NAME,
+                format!(
+                    "betas must lie in [0, 1), got ({}, {})",
+                    self.beta1, self.beta2
+                ),
+            ));
+        }
+        Ok(())
+    }
+    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("lr", self.lr),
+            ("beta1", self.beta1),
+            ("beta2", self.beta2),
+            ("weight_decay", self.weight_decay),
+            ("maximize", self.maximize as u8 as f64),
+        ]
+    }
+}
+
+/// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
+/// c = β1·m + (1−β1)·g; θ ← θ(1 − ηλ) − η·sign(c); m ← β2·m + (1−β2)·g.
+pub struct Lion<T: Element> {
+    groups: Vec<ParamGroup<T>>,
+    states: Vec<ParamState<T>>,
+}
+optimizer_impl!(Lion, LionConfig, "Lion");
+
+impl<T: Element> Lion<T> {
+    fn step_impl(&mut self) {
+        step_each(
+            &self.groups,
+            &mut self.states,
+            &["exp_avg"],
+            false,
+            |_, _| 0.0,
+            |g, _, b, _, x, grad| {
+                let (lr, b1, b2, wd) = (g.h("lr"), g.h("beta1"), g.h("beta2"), g.h("weight_decay"));
+                let (tb1, tb1c, tb2, tb2c) = (
+                    T::from_f64(b1),
+                    T::from_f64(1.0 - b1),
+                    T::from_f64(b2),
+                    T::from_f64(1.0 - b2),
+                );
+                let (tlr, decay) = (T::from_f64(lr), T::from_f64(1.0 - lr * wd));
+                for i in 0..x.len() {
+                    let (gi, m) = (grad[i], b[0][i]);
+                    let c = tb1 * m + tb1c * gi;
+                    let sign = if c > T::zero() {
+                        T::one()
+                    } else if c < T::zero() {
+                        -T::one()
+                    } else {
+                        T::zero()
+                    };
+                    x[i] = x[i] * decay - tlr * sign;
+                    b[0][i] = tb2 * m + tb2c * gi;
+                }
+            },
+        );
+    }
+}
+
+/// Lookahead (Zhang et al. 2019) around any optimizer: the inner optimizer
+/// takes k "fast" steps; then the slow weights move φ ← φ + α(θ − φ) and
+/// the fast weights restart from them (θ ← φ).
+pub struct Lookahead<T: Element, O: Optimizer<T>> {
+    /// The inner (fast) optimizer.
+    pub inner: O,
+    /// Steps between synchronisations (5).
+    pub k: u64,
+    /// Slow-weight step size α (0.5).
+    pub alpha: f64,
+    slow: Vec<Tensor<T>>,
+    steps: u64,
+    name: String,
+}
+
+impl<T: Element, O: Optimizer<T>> Lookahead<T, O> {
+    /// Wraps `inner`; the current parameter values are the first slow weights.
+    pub fn new(inner: O, k: u64, alpha: f64) -> Result<Self> {
+        if k == 0 || !(0.0..=1.0).contains(&alpha) {
+            return Err(Error::argument(
+                "Lookahead",
+                format!("need k ≥ 1 and α in [0, 1], got k {k}, α {alpha}"),
+            ));
+        }
+        let slow = inner
+            .groups()
+            .iter()
+            .flat_map(|g| g.params.iter().map(|p| p.value()))
+            .collect();
+        let name = format!("Lookahead({})", inner.name());
+        Ok(Lookahead {
+            inner,
+            k,
+            alpha,
+            slow,
+            steps: 0,
+            name,
+        })
+    }
+}
+
+impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn groups(&self) -> &[ParamGroup<T>] {
+        self.inner.groups()
+    }
+    fn groups_mut(&mut self) -> &mut [ParamGroup<T>] {
+        self.inner.groups_mut()
+    }
+
+    fn step(&mut self) -> Result<()> {
+        self.inner.step()?;
+        self.steps += 1;
+        if self.steps % self.k == 0 {
+            let alpha = T::from_f64(self.alpha);
+            let params = self.inner.groups().iter().flat_map(|g| g.params.iter());
+            for (p, slow) in params.zip(self.slow.iter_mut()) {
+                let fast = p.value();
+                for (s, &f) in slow.data_mut().iter_mut().zip(fast.data()) {
+                    *s = *s + alpha * (f - *s);
+                }
+                p.set_value(slow.clone());
+            }
+        }
+        Ok(())
+    }
+
+    /// The inner optimizer's state, with each parameter's slow weights as
+    /// the buffer `lookahead_slow` and the step count as the scalar `lookahead_steps`.
+    fn state(&self) -> OptimizerState<T> {
+        let mut s = self.inner.state();
+        s.optimizer = self.name.clone();
+        for (ps, slow) in s.params.iter_mut().zip(&self.slow) {
+            ps.buffers.insert("lookahead_slow".into(), slow.clone());
+            ps.scalars
+                .insert("lookahead_steps".into(), self.steps as f64);
+        }
+        s
+    }
+
+    fn load_state(&mut self, mut state: OptimizerState<T>) -> Result<()> {
+        if state.optimizer != self.name {
+            return Err(Error::argument(
+                self.name.clone(),
+                format!("cannot load a {} state", state.optimizer),
+            ));
+        }
+        let mut slow = Vec::with_capacity(state.params.len());
+        let mut steps = 0;
+        for ps in &mut state.params {
+            slow.push(
+                ps.buffers.remove("lookahead_slow").ok_or_else(|| {
+                    Error::argument(self.name.clone(), "state lacks slow weights")
+                })?,
+            );
+            steps = ps.scalars.remove("lookahead_steps").unwrap_or(0.0) as u64;
+        }
+        state.optimizer = self.inner.name().to_string();
+        self.inner.load_state(state)?;
+        self.slow = slow;
+        self.steps = steps;
+        Ok(())
+    }
+}
