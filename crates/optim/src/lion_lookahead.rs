@@ -160,7 +160,7 @@ impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
     fn step(&mut self) -> Result<()> {
         self.inner.step()?;
         self.steps += 1;
-        if self.steps % self.k == 0 {
+        if self.steps.is_multiple_of(self.k) {
             let alpha = T::from_f64(self.alpha);
             let params = self.inner.groups().iter().flat_map(|g| g.params.iter());
             for (p, slow) in params.zip(self.slow.iter_mut()) {
