@@ -71,12 +71,7 @@ fn group<T: Element>(params: Vec<Parameter<T>>, c: &AdamConfig) -> Result<ParamG
             c.lr, c.eps, c.weight_decay
         ));
     }
-    if !(0.0..1.0).contains(&c.beta1) || !(0.0..1.0).contains(&c.beta2) {
-        return bad(format!(
-            "betas must lie in [0, 1), got ({}, {})",
-            c.beta1, c.beta2
-        ));
-    }
+    crate::rule::check_betas(name, c.beta1, c.beta2)?;
     Ok(ParamGroup::new(
         params,
         &[

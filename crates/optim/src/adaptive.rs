@@ -2,8 +2,8 @@
 //! formulas of `torch.optim`, in its operation order.
 
 use crate::group::{ParamGroup, ParamState};
-use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
-use chainrule_tape::error::{Error, Result};
+use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
+use chainrule_tape::error::Result;
 use chainrule_tape::Element;
 
 fn flag(b: bool) -> f64 {
@@ -337,16 +337,7 @@ impl OptimizerConfig for AdamaxConfig {
                 ("weight_decay", self.weight_decay),
             ],
         )?;
-        if !(0.0..1.0).contains(&self.beta1) || !(0.0..1.0).contains(&self.beta2) {
-            return Err(Error::argument(
-                Self::NAME,
-                format!(
-                    "betas must lie in [0, 1), got ({}, {})",
-                    self.beta1, self.beta2
-                ),
-            ));
-        }
-        Ok(())
+        check_betas(Self::NAME, self.beta1, self.beta2)
     }
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
         vec![

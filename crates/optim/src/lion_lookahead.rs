@@ -1,7 +1,7 @@
 //! Lion (sign momentum) and Lookahead (slow weights around any optimizer).
 
 use crate::group::{OptimizerState, ParamGroup, ParamState};
-use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
+use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
 use crate::Optimizer;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Tensor};
@@ -40,16 +40,7 @@ impl OptimizerConfig for LionConfig {
             Self::NAME,
             &[("lr", self.lr), ("weight_decay", self.weight_decay)],
         )?;
-        if !((0.0..1.0).contains(&self.beta1) && (0.0..1.0).contains(&self.beta2)) {
-            return Err(Error::argument(
-                Self::NAME,
-                format!(
-                    "betas must lie in [0, 1), got ({}, {})",
-                    self.beta1, self.beta2
-                ),
-            ));
-        }
-        Ok(())
+        check_betas(Self::NAME, self.beta1, self.beta2)
     }
     fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
         vec![

@@ -1,20 +1,9 @@
 //! NAdam (Adam with Nesterov momentum) and RAdam (rectified Adam).
 
 use crate::group::{ParamGroup, ParamState};
-use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
-use chainrule_tape::error::{Error, Result};
+use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
+use chainrule_tape::error::Result;
 use chainrule_tape::Element;
-
-fn check_betas(name: &'static str, b1: f64, b2: f64) -> Result<()> {
-    if (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2) {
-        Ok(())
-    } else {
-        Err(Error::argument(
-            name,
-            format!("betas must lie in [0, 1), got ({b1}, {b2})"),
-        ))
-    }
-}
 
 fn flag(b: bool) -> f64 {
     b as u8 as f64

@@ -82,6 +82,22 @@ pub(crate) fn check_non_negative(
     }
 }
 
+/// Errors unless both betas lie in [0, 1).
+pub(crate) fn check_betas(
+    name: &'static str,
+    b1: f64,
+    b2: f64,
+) -> chainrule_tape::error::Result<()> {
+    if (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2) {
+        Ok(())
+    } else {
+        Err(chainrule_tape::error::Error::argument(
+            name,
+            format!("betas must lie in [0, 1), got ({b1}, {b2})"),
+        ))
+    }
+}
+
 /// Implements [`crate::Optimizer`] and the `new` / `with_groups`
 /// constructors for a struct with `groups`, `states` and an inherent
 /// `fn step_impl(&mut self)`, configured by `$cfg: OptimizerConfig`.
