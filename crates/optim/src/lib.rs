@@ -10,7 +10,7 @@
 //! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
 //! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
 //! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay),
-//! [`Rprop`], [`Asgd`], [`Lion`] and [`Lookahead`] (around any optimizer); [`clip_grad_norm`] and [`clip_grad_value`];
+//! [`Rprop`], [`Asgd`], [`Lion`], [`Quickprop`] and [`Lookahead`] (around any optimizer); [`clip_grad_norm`] and [`clip_grad_value`];
 //! learning-rate schedules through [`Scheduler`] (step, multi-step,
 //! exponential, lambda, multiplicative, inverse-time, linear, polynomial,
 //! cosine, cosine with warm restarts, constant, sequential, one-cycle,
@@ -40,6 +40,7 @@ mod group;
 mod lion_lookahead;
 mod nadam_radam;
 mod plateau;
+mod quickprop;
 mod rprop_asgd;
 pub mod rule;
 mod schedule;
@@ -54,6 +55,7 @@ pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
+pub use quickprop::{Quickprop, QuickpropConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
 pub use schedule::{
