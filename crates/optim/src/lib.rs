@@ -10,7 +10,8 @@
 //! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
 //! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
 //! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay),
-//! [`Rprop`], [`Asgd`], [`Lion`], [`Quickprop`] and [`Lookahead`] (around any optimizer); [`clip_grad_norm`] and [`clip_grad_value`];
+//! [`Rprop`], [`Asgd`], [`Lion`], [`Quickprop`], [`Lookahead`] (around any optimizer) and
+//! [`LevenbergMarquardt`] (least squares); [`clip_grad_norm`] and [`clip_grad_value`];
 //! learning-rate schedules through [`Scheduler`] (step, multi-step,
 //! exponential, lambda, multiplicative, inverse-time, linear, polynomial,
 //! cosine, cosine with warm restarts, constant, sequential, one-cycle,
@@ -38,6 +39,7 @@ mod adaptive;
 mod clip;
 mod group;
 mod lion_lookahead;
+mod lm;
 mod nadam_radam;
 mod plateau;
 mod quickprop;
@@ -53,6 +55,7 @@ pub use adaptive::{
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
+pub use lm::{LevenbergMarquardt, LmConfig, LmStep};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
 pub use quickprop::{Quickprop, QuickpropConfig};
