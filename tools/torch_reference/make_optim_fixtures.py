@@ -191,6 +191,28 @@ def plateau_cases():
     return cases
 
 
+def lbfgs_cases():
+    """torch.optim.LBFGS (no line search): parameters after each step(closure) call."""
+    cases = []
+    for kw, calls in [({"lr": 1.0, "max_iter": 20, "history_size": 5}, 3), ({"lr": 0.5, "max_iter": 4, "history_size": 3}, 5)]:
+        a = torch.tensor(A0, requires_grad=True)
+        b = torch.tensor(B0, requires_grad=True)
+        opt = torch.optim.LBFGS([a, b], **kw)
+
+        def closure():
+            opt.zero_grad()
+            value = loss(a, b)
+            value.backward()
+            return value
+
+        trajectory, losses = [], []
+        for _ in range(calls):
+            losses.append(float(opt.step(closure)))
+            trajectory.append([a.detach().tolist(), sum(b.detach().tolist(), [])])
+        cases.append({"config": kw, "trajectory": trajectory, "losses": losses})
+    return cases
+
+
 def main():
     doc = {
         "generator": "tools/torch_reference/make_optim_fixtures.py",
@@ -201,6 +223,7 @@ def main():
         "clip": clip_cases(),
         "schedules": schedule_cases(),
         "plateau": plateau_cases(),
+        "lbfgs": lbfgs_cases(),
     }
     OUT.write_text(json.dumps(doc) + "\n")
     print(f"wrote {len(RUNS)} runs to {OUT.relative_to(ROOT)}")

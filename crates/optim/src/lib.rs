@@ -11,7 +11,7 @@
 //! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
 //! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay),
 //! [`Rprop`], [`Asgd`], [`Lion`], [`Quickprop`], [`Lookahead`] (around any optimizer) and
-//! [`LevenbergMarquardt`] (least squares); [`clip_grad_norm`] and [`clip_grad_value`];
+//! [`LevenbergMarquardt`] (least squares), [`Lbfgs`] (closure-based); [`clip_grad_norm`] and [`clip_grad_value`];
 //! learning-rate schedules through [`Scheduler`] (step, multi-step,
 //! exponential, lambda, multiplicative, inverse-time, linear, polynomial,
 //! cosine, cosine with warm restarts, constant, sequential, one-cycle,
@@ -38,6 +38,7 @@ mod adam;
 mod adaptive;
 mod clip;
 mod group;
+mod lbfgs;
 mod lion_lookahead;
 mod lm;
 mod nadam_radam;
@@ -54,6 +55,7 @@ pub use adaptive::{
 };
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use group::{OptimizerState, ParamGroup, ParamState};
+pub use lbfgs::{Lbfgs, LbfgsConfig};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
 pub use lm::{LevenbergMarquardt, LmConfig, LmStep};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};

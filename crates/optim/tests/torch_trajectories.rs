@@ -344,3 +344,58 @@ fn invalid_settings_and_mismatched_states_are_errors() {
         .to_string()
         .contains("state has 1 groups and 1 parameters"));
 }
+
+#[test]
+fn lbfgs_matches_pytorch_step_for_step() {
+    use chainrule_optim::{Lbfgs, LbfgsConfig};
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/torch/optim.json"
+    );
+    let fx: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let base = load();
+    for case in fx["lbfgs"].as_array().unwrap() {
+        let c = &case["config"];
+        let (a, b) = params(&base);
+        let config = LbfgsConfig {
+            lr: num(c, "lr", 1.0),
+            max_iter: c["max_iter"].as_u64().unwrap() as usize,
+            history_size: c["history_size"].as_u64().unwrap() as usize,
+            ..Default::default()
+        };
+        let mut opt = Lbfgs::new(vec![a.clone(), b.clone()], config).unwrap();
+        let closure = || {
+            a.zero_grad();
+            b.zero_grad();
+            let g = Graph::new();
+            let l = loss(&g.param(&a), &g.param(&b));
+            l.backward();
+            Ok(l.item())
+        };
+        for (call, (want, want_loss)) in case["trajectory"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(case["losses"].as_array().unwrap())
+            .enumerate()
+        {
+            let got_loss = opt.step(closure).unwrap();
+            let wl = want_loss.as_f64().unwrap();
+            assert!(
+                (got_loss - wl).abs() <= 1e-10 * wl.abs(),
+                "{c}: call {call}: loss {got_loss} vs {wl}"
+            );
+            for (got, want) in [a.value(), b.value()].iter().zip(want.as_array().unwrap()) {
+                for (g, w) in got.data().iter().zip(want.as_array().unwrap()) {
+                    let w = w.as_f64().unwrap();
+                    // Up to 20 iterations of dot products summed in another
+                    // order than torch's: 1e-10 relative with a 1e-13 floor.
+                    assert!(
+                        (g - w).abs() <= 1e-10 * w.abs() + 1e-13,
+                        "{c}: call {call}: {g} vs torch {w}"
+                    );
+                }
+            }
+        }
+    }
+}
