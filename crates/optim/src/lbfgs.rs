@@ -62,7 +62,11 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 impl<T: Element> Lbfgs<T> {
     /// L-BFGS over `params`.
     pub fn new(params: Vec<Parameter<T>>, config: LbfgsConfig) -> Result<Self> {
-        if config.max_iter == 0 || config.history_size == 0 || config.lr.is_nan() || config.lr <= 0.0 {
+        if config.max_iter == 0
+            || config.history_size == 0
+            || config.lr.is_nan()
+            || config.lr <= 0.0
+        {
             return Err(Error::argument(
                 "LBFGS",
                 "need lr > 0, max_iter ≥ 1 and history_size ≥ 1",
