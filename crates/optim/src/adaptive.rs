@@ -1,7 +1,6 @@
 //! Adaptive-rate optimizers: Adagrad, RMSprop, Adadelta, Adamax — the
 //! formulas of `torch.optim`, in its operation order.
 
-use crate::group::{ParamGroup, ParamState};
 use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
 use chainrule_tape::error::Result;
 use chainrule_tape::Element;
@@ -40,13 +39,13 @@ impl Default for AdagradConfig {
     }
 }
 
-/// Adagrad (Duchi et al. 2011), as `torch.optim.Adagrad`:
-/// γ̃ = γ/(1 + (t−1)η); s ← s + g²; θ ← θ − γ̃·g/(√s + ε).
-pub struct Adagrad<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Adagrad, AdagradConfig, "Adagrad");
+optimizer_impl!(
+    /// Adagrad (Duchi et al. 2011), as `torch.optim.Adagrad`:
+    /// γ̃ = γ/(1 + (t−1)η); s ← s + g²; θ ← θ − γ̃·g/(√s + ε).
+    Adagrad,
+    AdagradConfig,
+    "Adagrad"
+);
 
 impl OptimizerConfig for AdagradConfig {
     const NAME: &'static str = "Adagrad";
@@ -127,14 +126,14 @@ impl Default for RmspropConfig {
     }
 }
 
-/// RMSprop (Hinton's lecture 6e), as `torch.optim.RMSprop`:
-/// v ← αv + (1−α)g²; centred: ḡ ← αḡ + (1−α)g, ṽ = v − ḡ²; d = √ṽ + ε;
-/// μ > 0: b ← μb + g/d, θ ← θ − γb; else θ ← θ − γ·g/d.
-pub struct Rmsprop<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Rmsprop, RmspropConfig, "RMSprop");
+optimizer_impl!(
+    /// RMSprop (Hinton's lecture 6e), as `torch.optim.RMSprop`:
+    /// v ← αv + (1−α)g²; centred: ḡ ← αḡ + (1−α)g, ṽ = v − ḡ²; d = √ṽ + ε;
+    /// μ > 0: b ← μb + g/d, θ ← θ − γb; else θ ← θ − γ·g/d.
+    Rmsprop,
+    RmspropConfig,
+    "RMSprop"
+);
 
 impl OptimizerConfig for RmspropConfig {
     const NAME: &'static str = "RMSprop";
@@ -231,13 +230,13 @@ impl Default for AdadeltaConfig {
     }
 }
 
-/// Adadelta (Zeiler 2012), as `torch.optim.Adadelta`:
-/// v ← ρv + (1−ρ)g²; Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1−ρ)Δ²; θ ← θ − γΔ.
-pub struct Adadelta<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Adadelta, AdadeltaConfig, "Adadelta");
+optimizer_impl!(
+    /// Adadelta (Zeiler 2012), as `torch.optim.Adadelta`:
+    /// v ← ρv + (1−ρ)g²; Δ = √(u + ε)/√(v + ε)·g; u ← ρu + (1−ρ)Δ²; θ ← θ − γΔ.
+    Adadelta,
+    AdadeltaConfig,
+    "Adadelta"
+);
 
 impl OptimizerConfig for AdadeltaConfig {
     const NAME: &'static str = "Adadelta";
@@ -318,13 +317,13 @@ impl Default for AdamaxConfig {
     }
 }
 
-/// Adamax (Kingma & Ba 2015, §7.1), as `torch.optim.Adamax`:
-/// m ← β1m + (1−β1)g; u ← max(β2u, |g| + ε); θ ← θ − γ/(1−β1ᵗ)·m/u.
-pub struct Adamax<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Adamax, AdamaxConfig, "Adamax");
+optimizer_impl!(
+    /// Adamax (Kingma & Ba 2015, §7.1), as `torch.optim.Adamax`:
+    /// m ← β1m + (1−β1)g; u ← max(β2u, |g| + ε); θ ← θ − γ/(1−β1ᵗ)·m/u.
+    Adamax,
+    AdamaxConfig,
+    "Adamax"
+);
 
 impl OptimizerConfig for AdamaxConfig {
     const NAME: &'static str = "Adamax";

@@ -1,6 +1,6 @@
 //! Lion (sign momentum) and Lookahead (slow weights around any optimizer).
 
-use crate::group::{OptimizerState, ParamGroup, ParamState};
+use crate::group::{OptimizerState, ParamGroup};
 use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
 use crate::Optimizer;
 use chainrule_tape::error::{Error, Result};
@@ -53,13 +53,13 @@ impl OptimizerConfig for LionConfig {
     }
 }
 
-/// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
-/// c = β1·m + (1−β1)·g; θ ← θ(1 − ηλ) − η·sign(c); m ← β2·m + (1−β2)·g.
-pub struct Lion<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Lion, LionConfig, "Lion");
+optimizer_impl!(
+    /// Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"):
+    /// c = β1·m + (1−β1)·g; θ ← θ(1 − ηλ) − η·sign(c); m ← β2·m + (1−β2)·g.
+    Lion,
+    LionConfig,
+    "Lion"
+);
 
 impl<T: Element> Lion<T> {
     fn step_impl(&mut self) {

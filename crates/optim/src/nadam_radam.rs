@@ -1,6 +1,6 @@
 //! NAdam (Adam with Nesterov momentum) and RAdam (rectified Adam).
 
-use crate::group::{ParamGroup, ParamState};
+use crate::group::ParamGroup;
 use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
 use chainrule_tape::error::Result;
 use chainrule_tape::Element;
@@ -73,14 +73,14 @@ impl OptimizerConfig for NadamConfig {
     }
 }
 
-/// NAdam (Dozat 2016), as `torch.optim.NAdam`: with μ_t = β1(1 − ½·0.96^(tψ)),
-/// m and v as in Adam, d = √(v/(1−β2ᵗ)) + ε,
-/// θ ← θ − γ(1−μ_t)/(1−∏_{i≤t}μ_i)·g/d − γμ_{t+1}/(1−∏_{i≤t+1}μ_i)·m/d.
-pub struct Nadam<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Nadam, NadamConfig, "NAdam");
+optimizer_impl!(
+    /// NAdam (Dozat 2016), as `torch.optim.NAdam`: with μ_t = β1(1 − ½·0.96^(tψ)),
+    /// m and v as in Adam, d = √(v/(1−β2ᵗ)) + ε,
+    /// θ ← θ − γ(1−μ_t)/(1−∏_{i≤t}μ_i)·g/d − γμ_{t+1}/(1−∏_{i≤t+1}μ_i)·m/d.
+    Nadam,
+    NadamConfig,
+    "NAdam"
+);
 
 impl<T: Element> Nadam<T> {
     fn step_impl(&mut self) {
@@ -220,15 +220,15 @@ impl OptimizerConfig for RadamConfig {
     }
 }
 
-/// RAdam (Liu et al. 2020), as `torch.optim.RAdam`: m, v as in Adam,
-/// ρ∞ = 2/(1−β2) − 1, ρ_t = ρ∞ − 2tβ2ᵗ/(1−β2ᵗ); when ρ_t > 5,
-/// θ ← θ − γ·m̂·√(1−β2ᵗ)/(√v + ε)·r_t with r_t = √((ρ_t−4)(ρ_t−2)ρ∞/((ρ∞−4)(ρ∞−2)ρ_t)),
-/// otherwise θ ← θ − γ·m̂ (m̂ = m/(1−β1ᵗ)).
-pub struct Radam<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Radam, RadamConfig, "RAdam");
+optimizer_impl!(
+    /// RAdam (Liu et al. 2020), as `torch.optim.RAdam`: m, v as in Adam,
+    /// ρ∞ = 2/(1−β2) − 1, ρ_t = ρ∞ − 2tβ2ᵗ/(1−β2ᵗ); when ρ_t > 5,
+    /// θ ← θ − γ·m̂·√(1−β2ᵗ)/(√v + ε)·r_t with r_t = √((ρ_t−4)(ρ_t−2)ρ∞/((ρ∞−4)(ρ∞−2)ρ_t)),
+    /// otherwise θ ← θ − γ·m̂ (m̂ = m/(1−β1ᵗ)).
+    Radam,
+    RadamConfig,
+    "RAdam"
+);
 
 impl<T: Element> Radam<T> {
     fn step_impl(&mut self) {

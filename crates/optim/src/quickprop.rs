@@ -1,6 +1,5 @@
 //! Quickprop (Fahlman 1988), with the safeguards of FANN's implementation.
 
-use crate::group::{ParamGroup, ParamState};
 use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
 use chainrule_tape::error::Result;
 use chainrule_tape::Element;
@@ -57,17 +56,17 @@ impl OptimizerConfig for QuickpropConfig {
     }
 }
 
-/// Quickprop: each weight jumps to the minimum of the parabola through its
-/// last two slopes, Δw(t) = S(t)/(S(t−1) − S(t))·Δw(t−1), where S = −∂E/∂w − d·w.
-/// Safeguards (FANN `fann_update_weights_quickprop`): after a step near zero
-/// (|Δw| ≤ min_step) take the gradient step ε·S; if the slope has not shrunk
-/// below μ/(1+μ) of the previous one, take μ·Δw(t−1) instead of the parabola
-/// step; and add ε·S while the slope still points the way of the last step.
-pub struct Quickprop<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Quickprop, QuickpropConfig, "Quickprop");
+optimizer_impl!(
+    /// Quickprop: each weight jumps to the minimum of the parabola through its
+    /// last two slopes, Δw(t) = S(t)/(S(t−1) − S(t))·Δw(t−1), where S = −∂E/∂w − d·w.
+    /// Safeguards (FANN `fann_update_weights_quickprop`): after a step near zero
+    /// (|Δw| ≤ min_step) take the gradient step ε·S; if the slope has not shrunk
+    /// below μ/(1+μ) of the previous one, take μ·Δw(t−1) instead of the parabola
+    /// step; and add ε·S while the slope still points the way of the last step.
+    Quickprop,
+    QuickpropConfig,
+    "Quickprop"
+);
 
 impl<T: Element> Quickprop<T> {
     fn step_impl(&mut self) {

@@ -1,6 +1,6 @@
 //! Rprop (resilient backpropagation) and ASGD (averaged SGD).
 
-use crate::group::{ParamGroup, ParamState};
+use crate::group::ParamGroup;
 use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Tensor};
@@ -65,15 +65,15 @@ impl OptimizerConfig for RpropConfig {
     }
 }
 
-/// Rprop (Riedmiller & Braun 1993), as `torch.optim.Rprop`: per element,
-/// if g·g_prev > 0 the step grows (η ← min(η·η+, Γmax)); if < 0 it shrinks
-/// (η ← max(η·η−, Γmin)) and this step is skipped (g ← 0, iRprop⁻);
-/// θ ← θ − η·sign(g); g_prev ← g.
-pub struct Rprop<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Rprop, RpropConfig, "Rprop");
+optimizer_impl!(
+    /// Rprop (Riedmiller & Braun 1993), as `torch.optim.Rprop`: per element,
+    /// if g·g_prev > 0 the step grows (η ← min(η·η+, Γmax)); if < 0 it shrinks
+    /// (η ← max(η·η−, Γmin)) and this step is skipped (g ← 0, iRprop⁻);
+    /// θ ← θ − η·sign(g); g_prev ← g.
+    Rprop,
+    RpropConfig,
+    "Rprop"
+);
 
 impl<T: Element> Rprop<T> {
     fn step_impl(&mut self) {
@@ -172,15 +172,15 @@ impl OptimizerConfig for AsgdConfig {
     }
 }
 
-/// Averaged SGD (Polyak & Juditsky 1992), as `torch.optim.ASGD`:
-/// θ ← θ(1 − λη_t) − η_t·g; ā ← ā + μ_t(θ − ā) (ā = θ while μ_t = 1);
-/// η_{t+1} = γ/(1 + λγt)^α; μ_{t+1} = 1/max(1, t − t0). The average ā is
-/// what [`Asgd::averaged`] returns.
-pub struct Asgd<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-optimizer_impl!(Asgd, AsgdConfig, "ASGD");
+optimizer_impl!(
+    /// Averaged SGD (Polyak & Juditsky 1992), as `torch.optim.ASGD`:
+    /// θ ← θ(1 − λη_t) − η_t·g; ā ← ā + μ_t(θ − ā) (ā = θ while μ_t = 1);
+    /// η_{t+1} = γ/(1 + λγt)^α; μ_{t+1} = 1/max(1, t − t0). The average ā is
+    /// what [`Asgd::averaged`] returns.
+    Asgd,
+    AsgdConfig,
+    "ASGD"
+);
 
 impl<T: Element> Asgd<T> {
     /// The averaged value ā of parameter `index` (in group order), once it has stepped.

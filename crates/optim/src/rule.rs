@@ -98,11 +98,17 @@ pub(crate) fn check_betas(
     }
 }
 
-/// Implements [`crate::Optimizer`] and the `new` / `with_groups`
-/// constructors for a struct with `groups`, `states` and an inherent
-/// `fn step_impl(&mut self)`, configured by `$cfg: OptimizerConfig`.
+/// Declares an optimizer struct (with the given doc comment), its `new` /
+/// `with_groups` constructors and its [`crate::Optimizer`] impl, given an
+/// inherent `fn step_impl(&mut self)` and a `$cfg: OptimizerConfig`.
 macro_rules! optimizer_impl {
-    ($ty:ident, $cfg:ty, $name:expr) => {
+    ($(#[$doc:meta])* $ty:ident, $cfg:ty, $name:expr) => {
+        $(#[$doc])*
+        pub struct $ty<T: Element> {
+            groups: Vec<$crate::ParamGroup<T>>,
+            states: Vec<$crate::ParamState<T>>,
+        }
+
         impl<T: Element> $ty<T> {
             /// The optimizer over one group of parameters.
             pub fn new(

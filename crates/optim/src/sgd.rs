@@ -1,7 +1,6 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
 use crate::effective_grad;
-use crate::group::{ParamGroup, ParamState};
 use crate::rule::{check_non_negative, optimizer_impl, OptimizerConfig};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Tensor};
@@ -36,15 +35,6 @@ impl Default for SgdConfig {
     }
 }
 
-/// SGD, as `torch.optim.SGD`:
-/// g ← ∇θ (−∇θ when maximizing) + λθ;
-/// with μ > 0: b₁ = g, b_t = μ·b_{t−1} + (1−τ)·g, and g ← g + μ·b_t (Nesterov) or g ← b_t;
-/// θ ← θ − γ·g.
-pub struct Sgd<T: Element> {
-    groups: Vec<ParamGroup<T>>,
-    states: Vec<ParamState<T>>,
-}
-
 impl OptimizerConfig for SgdConfig {
     const NAME: &'static str = "SGD";
     fn validate(&self) -> Result<()> {
@@ -76,7 +66,15 @@ impl OptimizerConfig for SgdConfig {
     }
 }
 
-optimizer_impl!(Sgd, SgdConfig, "SGD");
+optimizer_impl!(
+    /// SGD, as `torch.optim.SGD`:
+    /// g ← ∇θ (−∇θ when maximizing) + λθ;
+    /// with μ > 0: b₁ = g, b_t = μ·b_{t−1} + (1−τ)·g, and g ← g + μ·b_t (Nesterov) or g ← b_t;
+    /// θ ← θ − γ·g.
+    Sgd,
+    SgdConfig,
+    "SGD"
+);
 
 impl<T: Element> Sgd<T> {
     fn step_impl(&mut self) {
