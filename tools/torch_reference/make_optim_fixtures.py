@@ -84,7 +84,10 @@ def run(name, config):
         (sign * loss(a, b)).backward()
         opt.step()
         trajectory.append([a.detach().tolist(), sum(b.detach().tolist(), [])])
-    return {"optimizer": name, "config": config, "trajectory": trajectory}
+    out = {"optimizer": name, "config": config, "trajectory": trajectory}
+    if name == "ASGD":  # the averaged parameters after the last step
+        out["averaged"] = [opt.state[a]["ax"].tolist(), sum(opt.state[b]["ax"].tolist(), [])]
+    return out
 
 
 def clip_cases():

@@ -59,7 +59,7 @@ pub use lbfgs::{Lbfgs, LbfgsConfig};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
 pub use lm::{LevenbergMarquardt, LmConfig, LmStep};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
-pub use plateau::{PlateauConfig, PlateauMode, ReduceLrOnPlateau, ThresholdMode};
+pub use plateau::{PlateauConfig, PlateauMode, PlateauState, ReduceLrOnPlateau, ThresholdMode};
 pub use quickprop::{Quickprop, QuickpropConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;

@@ -57,6 +57,19 @@ impl Default for PlateauConfig {
     }
 }
 
+/// The progress of a [`ReduceLrOnPlateau`], for checkpoints.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PlateauState {
+    /// The best metric so far.
+    pub best: f64,
+    /// Epochs since the last improvement.
+    pub num_bad_epochs: u64,
+    /// Cooldown epochs left.
+    pub cooldown_counter: u64,
+    /// Epochs seen.
+    pub last_epoch: u64,
+}
+
 /// ReduceLROnPlateau, as `torch.optim.lr_scheduler.ReduceLROnPlateau`: after
 /// more than `patience` epochs without improvement, every group's rate
 /// becomes max(rate·factor, min_lr) (if that changes it by more than eps),
@@ -121,6 +134,24 @@ impl ReduceLrOnPlateau {
             self.cooldown_counter = self.config.cooldown;
             self.num_bad_epochs = 0;
         }
+    }
+
+    /// Everything needed to resume: (best, bad epochs, cooldown left, epochs seen).
+    pub fn state(&self) -> PlateauState {
+        PlateauState {
+            best: self.best,
+            num_bad_epochs: self.num_bad_epochs,
+            cooldown_counter: self.cooldown_counter,
+            last_epoch: self.last_epoch,
+        }
+    }
+
+    /// Resumes from [`ReduceLrOnPlateau::state`].
+    pub fn load_state(&mut self, state: PlateauState) {
+        self.best = state.best;
+        self.num_bad_epochs = state.num_bad_epochs;
+        self.cooldown_counter = state.cooldown_counter;
+        self.last_epoch = state.last_epoch;
     }
 
     /// The best metric seen so far.

@@ -269,3 +269,39 @@ fn reduce_on_plateau_matches_pytorch() {
         );
     }
 }
+
+#[test]
+fn reduce_on_plateau_resumes_from_its_state() {
+    use chainrule_optim::{PlateauConfig, ReduceLrOnPlateau};
+    let config = PlateauConfig {
+        patience: 2,
+        factor: 0.5,
+        cooldown: 2,
+        ..Default::default()
+    };
+    let metric = |t: usize| if t < 5 { 1.0 / (t + 1) as f64 } else { 0.2 };
+    let (mut opt, mut sched) = (two_groups(), ReduceLrOnPlateau::new(config));
+    for t in 0..20 {
+        sched.step(&mut opt, metric(t));
+    }
+    let (mut opt2, mut first) = (two_groups(), ReduceLrOnPlateau::new(config));
+    for t in 0..9 {
+        first.step(&mut opt2, metric(t));
+    }
+    let (state, lr) = (
+        first.state(),
+        [opt2.get(0, "lr").unwrap(), opt2.get(1, "lr").unwrap()],
+    );
+    let (mut opt3, mut resumed) = (two_groups(), ReduceLrOnPlateau::new(config));
+    opt3.set(0, "lr", lr[0]).unwrap();
+    opt3.set(1, "lr", lr[1]).unwrap();
+    resumed.load_state(state);
+    for t in 9..20 {
+        resumed.step(&mut opt3, metric(t));
+    }
+    assert!(opt.lr() < 0.1, "the rate dropped");
+    assert_eq!(
+        (opt.get(0, "lr").unwrap(), opt.get(1, "lr").unwrap()),
+        (opt3.get(0, "lr").unwrap(), opt3.get(1, "lr").unwrap())
+    );
+}

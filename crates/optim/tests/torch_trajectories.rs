@@ -24,6 +24,7 @@ struct Run {
     optimizer: String,
     config: Value,
     trajectory: Vec<[Vec<f64>; 2]>,
+    averaged: Option<Vec<Vec<f64>>>,
 }
 
 fn load() -> Fixture {
@@ -247,6 +248,41 @@ fn every_optimizer_matches_pytorch_step_for_step() {
                         t + 1
                     );
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn asgd_averages_match_pytorch() {
+    let fx = load();
+    for run in fx.runs.iter().filter(|r| r.optimizer == "ASGD") {
+        let (a, b) = params(&fx);
+        let c = &run.config;
+        let d = AsgdConfig::default();
+        let cfg = AsgdConfig {
+            lr: num(c, "lr", d.lr),
+            lambd: num(c, "lambd", d.lambd),
+            alpha: num(c, "alpha", d.alpha),
+            t0: num(c, "t0", d.t0),
+            weight_decay: num(c, "weight_decay", d.weight_decay),
+            maximize: false,
+        };
+        let mut opt = Asgd::new(vec![a.clone(), b.clone()], cfg).unwrap();
+        for _ in 0..run.trajectory.len() {
+            step(&mut opt, &a, &b, false);
+        }
+        let want = run
+            .averaged
+            .as_ref()
+            .expect("ASGD fixtures record the averages");
+        for (i, want) in want.iter().enumerate() {
+            for (g, w) in opt.averaged(i).unwrap().data().iter().zip(want) {
+                // Same tolerance as the trajectories: 1e-10 relative, 1e-14 floor.
+                assert!(
+                    (g - w).abs() <= 1e-10 * w.abs() + 1e-14,
+                    "{c}: averaged {i}: {g} vs torch {w}"
+                );
             }
         }
     }
