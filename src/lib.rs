@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # chainrule
 //!
 //! A define-by-run deep-learning framework with higher-order reverse-mode

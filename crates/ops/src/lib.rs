@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # chainrule-ops
 //!
 //! Every differentiable op beyond the arithmetic operators: forward kernel and

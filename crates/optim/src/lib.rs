@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # chainrule-optim
 //!
 //! Optimizers that update [`Parameter`]s from their accumulated gradients,

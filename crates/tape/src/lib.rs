@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! # chainrule-tape
 //!
 //! Tensors, the define-by-run graph (a `slotmap` arena), the reverse-mode
