@@ -58,6 +58,15 @@ fn params(rng: &mut StdRng) -> Vec<Parameter<f32>> {
         .collect()
 }
 
+/// The network's parameters and a batch (x: [8, 4], y: [8, 1]) from a seed.
+fn setup(seed: u64) -> (Vec<Parameter<f32>>, Tensor<f32>, Tensor<f32>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let ps = params(&mut rng);
+    let x = Tensor::randn([8, 4], &mut rng);
+    let y = Tensor::randn([8, 1], &mut rng);
+    (ps, x, y)
+}
+
 fn loss_of(g: &Graph<f32>, p: &[Var<f32>], x: &Tensor<f32>, y: &Tensor<f32>) -> Var<f32> {
     let h = (&g.input(x.clone()).matmul(&p[0]) + &p[1]).tanh();
     let out = &h.matmul(&p[2]) + &p[3];
@@ -77,10 +86,7 @@ fn sgd_step(ps: &[Parameter<f32>], lr: f32) {
 
 #[test]
 fn ten_thousand_training_steps_leave_the_heap_exactly_where_it_was() {
-    let mut rng = StdRng::seed_from_u64(1);
-    let ps = params(&mut rng);
-    let x = Tensor::<f32>::randn([8, 4], &mut rng);
-    let y = Tensor::<f32>::randn([8, 1], &mut rng);
+    let (ps, x, y) = setup(1);
     let step = || {
         let g = Graph::new();
         let vars: Vec<Var<f32>> = ps.iter().map(|p| g.param(p)).collect();
@@ -114,10 +120,7 @@ fn ten_thousand_training_steps_leave_the_heap_exactly_where_it_was() {
 
 #[test]
 fn a_long_lived_graph_returns_to_its_leaves_after_every_backward() {
-    let mut rng = StdRng::seed_from_u64(2);
-    let ps = params(&mut rng);
-    let x = Tensor::<f32>::randn([8, 4], &mut rng);
-    let y = Tensor::<f32>::randn([8, 1], &mut rng);
+    let (ps, x, y) = setup(2);
     let g = Graph::new();
     let vars: Vec<Var<f32>> = ps.iter().map(|p| g.param(p)).collect();
     let mut baseline = None;
@@ -135,10 +138,7 @@ fn a_long_lived_graph_returns_to_its_leaves_after_every_backward() {
 #[test]
 fn higher_order_steps_are_flat_too() {
     // A gradient-penalty step: L = loss + ‖∂loss/∂w1‖², needing create_graph.
-    let mut rng = StdRng::seed_from_u64(3);
-    let ps = params(&mut rng);
-    let x = Tensor::<f32>::randn([8, 4], &mut rng);
-    let y = Tensor::<f32>::randn([8, 1], &mut rng);
+    let (ps, x, y) = setup(3);
     let step = || {
         let g = Graph::new();
         let vars: Vec<Var<f32>> = ps.iter().map(|p| g.param(p)).collect();

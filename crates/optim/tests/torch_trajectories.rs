@@ -48,6 +48,14 @@ fn num(c: &Value, key: &str, default: f64) -> f64 {
     c.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
 
+/// The config's `betas` pair, or the given defaults.
+fn betas(c: &Value, beta1: f64, beta2: f64) -> (f64, f64) {
+    match c.get("betas").and_then(Value::as_array) {
+        Some(b) => (b[0].as_f64().unwrap(), b[1].as_f64().unwrap()),
+        None => (beta1, beta2),
+    }
+}
+
 fn flag(c: &Value, key: &str) -> bool {
     c.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
@@ -80,11 +88,10 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
             } else {
                 AdamConfig::default()
             };
-            let betas = c.get("betas").and_then(Value::as_array);
             let cfg = AdamConfig {
                 lr: num(c, "lr", base.lr),
-                beta1: betas.map_or(base.beta1, |b| b[0].as_f64().unwrap()),
-                beta2: betas.map_or(base.beta2, |b| b[1].as_f64().unwrap()),
+                beta1: betas(c, base.beta1, base.beta2).0,
+                beta2: betas(c, base.beta1, base.beta2).1,
                 eps: num(c, "eps", base.eps),
                 weight_decay: num(c, "weight_decay", base.weight_decay),
                 amsgrad: flag(c, "amsgrad"),
@@ -135,11 +142,10 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
         }
         "Adamax" => {
             let d = AdamaxConfig::default();
-            let betas = c.get("betas").and_then(Value::as_array);
             let cfg = AdamaxConfig {
                 lr: num(c, "lr", d.lr),
-                beta1: betas.map_or(d.beta1, |b| b[0].as_f64().unwrap()),
-                beta2: betas.map_or(d.beta2, |b| b[1].as_f64().unwrap()),
+                beta1: betas(c, d.beta1, d.beta2).0,
+                beta2: betas(c, d.beta1, d.beta2).1,
                 eps: num(c, "eps", d.eps),
                 weight_decay: num(c, "weight_decay", d.weight_decay),
                 maximize,
@@ -148,11 +154,10 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
         }
         "NAdam" => {
             let d = NadamConfig::default();
-            let betas = c.get("betas").and_then(Value::as_array);
             let cfg = NadamConfig {
                 lr: num(c, "lr", d.lr),
-                beta1: betas.map_or(d.beta1, |b| b[0].as_f64().unwrap()),
-                beta2: betas.map_or(d.beta2, |b| b[1].as_f64().unwrap()),
+                beta1: betas(c, d.beta1, d.beta2).0,
+                beta2: betas(c, d.beta1, d.beta2).1,
                 eps: num(c, "eps", d.eps),
                 weight_decay: num(c, "weight_decay", d.weight_decay),
                 momentum_decay: num(c, "momentum_decay", d.momentum_decay),
@@ -163,11 +168,10 @@ fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optim
         }
         "RAdam" => {
             let d = RadamConfig::default();
-            let betas = c.get("betas").and_then(Value::as_array);
             let cfg = RadamConfig {
                 lr: num(c, "lr", d.lr),
-                beta1: betas.map_or(d.beta1, |b| b[0].as_f64().unwrap()),
-                beta2: betas.map_or(d.beta2, |b| b[1].as_f64().unwrap()),
+                beta1: betas(c, d.beta1, d.beta2).0,
+                beta2: betas(c, d.beta1, d.beta2).1,
                 eps: num(c, "eps", d.eps),
                 weight_decay: num(c, "weight_decay", d.weight_decay),
                 decoupled_weight_decay: flag(c, "decoupled_weight_decay"),
