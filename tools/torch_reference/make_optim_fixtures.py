@@ -129,6 +129,12 @@ SCHEDULES = [
     ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5}),
     ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 4, "step_size_down": 6, "mode": "triangular2"}),
     ("CyclicLR", {"base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5, "mode": "exp_range", "gamma": 0.97, "optimizer": "Adam"}),
+    # One value per group (PyTorch accepts lists for these).
+    ("OneCycleLR", {"max_lr": [0.5, 0.2], "total_steps": 66}),
+    ("CyclicLR", {"base_lr": [0.01, 0.002], "max_lr": [0.1, 0.05], "step_size_up": 6, "base_momentum": [0.8, 0.7], "max_momentum": [0.9, 0.95]}),
+    # ChainedScheduler: warm-up factor and decay applied together.
+    ("ChainedScheduler", {"chain": "ConstantLR+ExponentialLR"}),
+    ("ChainedScheduler", {"chain": "LinearLR+StepLR"}),
 ]
 
 
@@ -147,6 +153,12 @@ def schedule_cases():
             sched = S.LambdaLR(opt, lambda t, k=kw["decay"]: 1.0 / (1.0 + k * t))
         elif name == "MultiplicativeLR":
             sched = S.MultiplicativeLR(opt, lambda t, f=kw["factor"]: f)
+        elif name == "ChainedScheduler":
+            if kw["chain"] == "ConstantLR+ExponentialLR":
+                parts = [S.ConstantLR(opt, factor=0.5, total_iters=8), S.ExponentialLR(opt, gamma=0.95)]
+            else:
+                parts = [S.LinearLR(opt, start_factor=0.1, total_iters=5), S.StepLR(opt, step_size=10, gamma=0.5)]
+            sched = S.ChainedScheduler(parts)
         elif name == "SequentialLR":
             warm = S.LinearLR(opt, start_factor=0.1, end_factor=1.0, total_iters=kw["warmup"])
             cos = S.CosineAnnealingLR(opt, T_max=kw["T_max"])
@@ -195,9 +207,15 @@ def plateau_cases():
 
 
 def lbfgs_cases():
-    """torch.optim.LBFGS (no line search): parameters after each step(closure) call."""
+    """torch.optim.LBFGS (fixed step and strong-Wolfe): parameters after each step(closure) call."""
     cases = []
-    for kw, calls in [({"lr": 1.0, "max_iter": 20, "history_size": 5}, 3), ({"lr": 0.5, "max_iter": 4, "history_size": 3}, 5)]:
+    for kw, calls in [
+        ({"lr": 1.0, "max_iter": 20, "history_size": 5}, 3),
+        ({"lr": 0.5, "max_iter": 4, "history_size": 3}, 5),
+        ({"lr": 1.0, "max_iter": 20, "history_size": 5, "line_search_fn": "strong_wolfe"}, 3),
+        ({"lr": 0.8, "max_iter": 6, "history_size": 2, "line_search_fn": "strong_wolfe"}, 4),
+        ({"lr": 6.0, "max_iter": 10, "history_size": 3, "line_search_fn": "strong_wolfe"}, 3),
+    ]:
         a = torch.tensor(A0, requires_grad=True)
         b = torch.tensor(B0, requires_grad=True)
         opt = torch.optim.LBFGS([a, b], **kw)
@@ -216,6 +234,39 @@ def lbfgs_cases():
     return cases
 
 
+LINE_FUNCTIONS = {
+    "quartic": lambda x: (x - 3) ** 4 + x * x,
+    "wiggle": lambda x: torch.sin(3 * x) + 0.1 * x * x - x,
+    "steep": lambda x: torch.exp(x - 2) - 3 * x,
+    "hyperbola": lambda x: torch.sqrt(1 + (x - 1.5) ** 2) * 4 - x,
+}
+
+
+def line_search_cases():
+    """torch's strong-Wolfe line search alone on 1-D functions from x = 0 along
+    d = -f'(0), from several first trial steps: the accepted t, f(t) and the
+    number of evaluations (exercises bracketing, zoom and its safeguards)."""
+    from torch.optim.lbfgs import _strong_wolfe
+
+    cases = []
+    for name, f in LINE_FUNCTIONS.items():
+        for t0 in [0.01, 0.3, 1.0, 5.0, 50.0]:
+            def obj(x, t, d):
+                xx = (x + t * d).detach().requires_grad_(True)
+                value = f(xx).sum()
+                value.backward()
+                return float(value), xx.grad.clone()
+
+            x = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+            value = f(x).sum()
+            value.backward()
+            g = x.grad.clone()
+            d = -g
+            f_new, _, t, evals = _strong_wolfe(obj, x.detach(), t0, d, float(value), g, float(g @ d))
+            cases.append({"function": name, "t0": t0, "t": float(t), "f": float(f_new), "evals": evals})
+    return cases
+
+
 def main():
     doc = {
         "generator": "tools/torch_reference/make_optim_fixtures.py",
@@ -227,6 +278,7 @@ def main():
         "schedules": schedule_cases(),
         "plateau": plateau_cases(),
         "lbfgs": lbfgs_cases(),
+        "line_search": line_search_cases(),
     }
     OUT.write_text(json.dumps(doc) + "\n")
     print(f"wrote {len(RUNS)} runs to {OUT.relative_to(ROOT)}")

@@ -1,6 +1,7 @@
-//! L-BFGS (limited-memory BFGS), closure-based, as `torch.optim.LBFGS`
-//! without a line search (`line_search_fn=None`).
+//! L-BFGS (limited-memory BFGS), closure-based, as `torch.optim.LBFGS`, with
+//! a fixed step or PyTorch's strong-Wolfe line search.
 
+use crate::line_search::{strong_wolfe, LinePoint, WolfeSettings};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
 use std::collections::VecDeque;
@@ -20,6 +21,10 @@ pub struct LbfgsConfig {
     pub tolerance_change: f64,
     /// Curvature pairs (s, y) remembered (100).
     pub history_size: usize,
+    /// Choose each step length by a strong-Wolfe line search (c1 = 1e-4,
+    /// c2 = 0.9, at most 25 evaluations), as `line_search_fn="strong_wolfe"`;
+    /// false takes the fixed step (PyTorch's default `None`).
+    pub strong_wolfe: bool,
 }
 
 impl Default for LbfgsConfig {
@@ -31,6 +36,7 @@ impl Default for LbfgsConfig {
             tolerance_grad: 1e-7,
             tolerance_change: 1e-9,
             history_size: 100,
+            strong_wolfe: false,
         }
     }
 }
@@ -38,7 +44,8 @@ impl Default for LbfgsConfig {
 /// L-BFGS: the search direction d = −H·g comes from the two-loop recursion
 /// over the last `history_size` pairs s = Δθ, y = Δg (pairs with sᵀy ≤ 1e-10
 /// are skipped), with initial scaling H0 = sᵀy/yᵀy. The first step is
-/// min(1, 1/‖g‖₁)·lr, later ones lr; θ ← θ + t·d. Each `step(closure)` runs up
+/// min(1, 1/‖g‖₁)·lr, later ones lr; θ ← θ + t·d, or with `strong_wolfe` that
+/// t is the line search's first trial and θ moves by the step it accepts. Each `step(closure)` runs up
 /// to `max_iter` iterations; the closure must zero the gradients, compute
 /// the loss, backpropagate it and return it.
 pub struct Lbfgs<T: Element> {
@@ -173,14 +180,49 @@ impl<T: Element> Lbfgs<T> {
             if gtd > -c.tolerance_change {
                 break;
             }
-            self.add_to_params(self.step_len, &self.direction.clone());
             let mut optimal = false;
-            if n_iter != c.max_iter {
-                loss = closure()?;
-                self.evaluations += 1;
-                evals += 1;
-                grad = self.flat_grad();
+            if c.strong_wolfe {
+                let x0: Vec<Tensor<T>> = self.params.iter().map(|p| p.value()).collect();
+                let direction = self.direction.clone();
+                let start = LinePoint {
+                    t: 0.0,
+                    f: loss,
+                    g: grad.clone(),
+                    gtd,
+                };
+                // φ(t): move to x0 + t·d, evaluate, and move back to x0.
+                let evaluate = |t: f64| -> Result<(f64, Vec<f64>)> {
+                    self.add_to_params(t, &direction);
+                    let value = closure();
+                    let g = self.flat_grad();
+                    for (p, v) in self.params.iter().zip(&x0) {
+                        p.set_value(v.clone());
+                    }
+                    Ok((value?, g))
+                };
+                let (accepted, n) = strong_wolfe(
+                    evaluate,
+                    &direction,
+                    start,
+                    self.step_len,
+                    &WolfeSettings::default(),
+                )?;
+                self.step_len = accepted.t;
+                self.add_to_params(self.step_len, &direction);
+                loss = accepted.f;
+                grad = accepted.g;
                 optimal = max_abs(&grad) <= c.tolerance_grad;
+                self.evaluations += n;
+                evals += n;
+            } else {
+                self.add_to_params(self.step_len, &self.direction.clone());
+                if n_iter != c.max_iter {
+                    loss = closure()?;
+                    self.evaluations += 1;
+                    evals += 1;
+                    grad = self.flat_grad();
+                    optimal = max_abs(&grad) <= c.tolerance_grad;
+                }
             }
             if n_iter == c.max_iter || evals >= max_eval || optimal {
                 break;

@@ -16,7 +16,7 @@
 //! learning-rate schedules through [`Scheduler`] (step, multi-step,
 //! exponential, lambda, multiplicative, inverse-time, linear, polynomial,
 //! cosine, cosine with warm restarts, constant, sequential, one-cycle,
-//! cyclic) and [`ReduceLrOnPlateau`].
+//! cyclic, chained, per-group settings through [`PerGroup`]) and [`ReduceLrOnPlateau`].
 //!
 //! ```
 //! use chainrule_optim::{Adam, AdamConfig, Optimizer};
@@ -40,6 +40,7 @@ mod adaptive;
 mod clip;
 mod group;
 mod lbfgs;
+mod line_search;
 mod lion_lookahead;
 mod lm;
 mod nadam_radam;
@@ -65,9 +66,9 @@ pub use quickprop::{Quickprop, QuickpropConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
 pub use rule::OptimizerConfig;
 pub use schedule::{
-    Anneal, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr, CyclicMode,
-    ExponentialLr, InverseTimeLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr,
-    PolynomialLr, Schedule, Scheduler, SequentialLr, StepLr,
+    Anneal, ChainedLr, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr,
+    CyclicMode, ExponentialLr, InverseTimeLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
+    OneCycleLr, PerGroup, PolynomialLr, Schedule, Scheduler, SequentialLr, StepLr,
 };
 pub use sgd::{Sgd, SgdConfig};
 

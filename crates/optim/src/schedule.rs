@@ -34,6 +34,19 @@ pub trait Schedule {
         let _ = t;
         None
     }
+
+    /// The rate for parameter group `group`; the same for every group unless
+    /// the schedule has per-group settings (see [`PerGroup`]).
+    fn group_lr(&self, group: usize, base: f64, t: u64) -> f64 {
+        let _ = group;
+        self.lr(base, t)
+    }
+
+    /// The momentum for parameter group `group` (see [`Schedule::momentum`]).
+    fn group_momentum(&self, group: usize, t: u64) -> Option<f64> {
+        let _ = group;
+        self.momentum(t)
+    }
 }
 
 /// A boxed schedule (e.g. one chosen at run time) is a schedule.
@@ -43,6 +56,70 @@ impl<S: Schedule + ?Sized> Schedule for Box<S> {
     }
     fn momentum(&self, t: u64) -> Option<f64> {
         (**self).momentum(t)
+    }
+    fn group_lr(&self, group: usize, base: f64, t: u64) -> f64 {
+        (**self).group_lr(group, base, t)
+    }
+    fn group_momentum(&self, group: usize, t: u64) -> Option<f64> {
+        (**self).group_momentum(group, t)
+    }
+}
+
+/// One schedule per parameter group — PyTorch's per-group lists such as
+/// `OneCycleLR(max_lr=[0.5, 0.2])` or `CyclicLR(base_lr=[...], max_lr=[...])`.
+/// Group i follows schedule i; groups past the end follow the last one.
+///
+/// ```
+/// use chainrule_optim::{OneCycleLr, PerGroup, Schedule};
+/// let s = PerGroup(vec![OneCycleLr::new(0.5, 100), OneCycleLr::new(0.2, 100)]);
+/// assert!((s.group_lr(1, 0.0, 30) - 0.2).abs() < 1e-3);
+/// ```
+pub struct PerGroup<S: Schedule>(pub Vec<S>);
+
+impl<S: Schedule> PerGroup<S> {
+    fn pick(&self, group: usize) -> &S {
+        &self.0[group.min(self.0.len() - 1)]
+    }
+}
+
+impl<S: Schedule> Schedule for PerGroup<S> {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        self.pick(0).lr(base, t)
+    }
+    fn momentum(&self, t: u64) -> Option<f64> {
+        self.pick(0).momentum(t)
+    }
+    fn group_lr(&self, group: usize, base: f64, t: u64) -> f64 {
+        self.pick(group).group_lr(group, base, t)
+    }
+    fn group_momentum(&self, group: usize, t: u64) -> Option<f64> {
+        self.pick(group).group_momentum(group, t)
+    }
+}
+
+/// ChainedScheduler: several multiplicative schedules at once, e.g. a
+/// warm-up factor times an exponential decay:
+/// η_t = η0 · Π_i (η_i(t)/η0), where η_i is schedule i's rate alone.
+/// This equals PyTorch's chain for schedules whose rate is η0·f(t) (StepLR,
+/// MultiStepLR, ExponentialLR, ConstantLR, LinearLR, PolynomialLR, LambdaLR,
+/// MultiplicativeLR, inverse time); the momentum comes from the last
+/// schedule that sets one.
+pub struct ChainedLr(pub Vec<Box<dyn Schedule>>);
+
+impl Schedule for ChainedLr {
+    fn lr(&self, base: f64, t: u64) -> f64 {
+        self.group_lr(0, base, t)
+    }
+    fn momentum(&self, t: u64) -> Option<f64> {
+        self.group_momentum(0, t)
+    }
+    fn group_lr(&self, group: usize, base: f64, t: u64) -> f64 {
+        self.0
+            .iter()
+            .fold(base, |lr, s| lr * (s.group_lr(group, base, t) / base))
+    }
+    fn group_momentum(&self, group: usize, t: u64) -> Option<f64> {
+        self.0.iter().rev().find_map(|s| s.group_momentum(group, t))
     }
 }
 
@@ -78,12 +155,12 @@ impl<S: Schedule> Scheduler<S> {
         self.last_lrs = self
             .base_lrs
             .iter()
-            .map(|&b| self.schedule.lr(b, self.last_epoch))
+            .enumerate()
+            .map(|(i, &b)| self.schedule.group_lr(i, b, self.last_epoch))
             .collect();
-        let momentum = self.schedule.momentum(self.last_epoch);
         for (i, &lr) in self.last_lrs.iter().enumerate() {
             let _ = opt.set(i, "lr", lr);
-            if let Some(m) = momentum {
+            if let Some(m) = self.schedule.group_momentum(i, self.last_epoch) {
                 // SGD-like optimizers cycle `momentum`, Adam-like ones `beta1`.
                 if opt.set(i, "momentum", m).is_err() {
                     let _ = opt.set(i, "beta1", m);

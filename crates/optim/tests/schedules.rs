@@ -2,9 +2,10 @@
 //! momentum (or Adam's beta1) of two groups at every step.
 
 use chainrule_optim::{
-    Adam, AdamConfig, Anneal, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr,
-    CyclicMode, ExponentialLr, InverseTimeLr, LinearLr, MultiStepLr, MultiplicativeLr, OneCycleLr,
-    Optimizer, PolynomialLr, Schedule, Scheduler, SequentialLr, Sgd, SgdConfig, StepLr,
+    Adam, AdamConfig, Anneal, ChainedLr, ConstantLr, CosineAnnealingLr,
+    CosineAnnealingWarmRestarts, CyclicLr, CyclicMode, ExponentialLr, InverseTimeLr, LinearLr,
+    MultiStepLr, MultiplicativeLr, OneCycleLr, Optimizer, PerGroup, PolynomialLr, Schedule,
+    Scheduler, SequentialLr, Sgd, SgdConfig, StepLr,
 };
 use chainrule_tape::{Parameter, Tensor};
 use serde_json::Value;
@@ -49,6 +50,21 @@ fn optimizer_for(case: &Value) -> Box<dyn Optimizer<f64>> {
 
 fn schedule(case: &Value) -> Box<dyn Schedule> {
     let k = &case["kwargs"];
+    // Per-group lists (max_lr=[0.5, 0.2]): one schedule per group, built
+    // from the kwargs with each list replaced by its group's element.
+    let is_list = |key: &String| key != "milestones" && k[key.as_str()].is_array();
+    if k.as_object().unwrap().keys().any(is_list) {
+        let group_case = |g: usize| {
+            let mut c = case.clone();
+            for (key, v) in c["kwargs"].as_object_mut().unwrap() {
+                if key != "milestones" && v.is_array() {
+                    *v = v[g].clone();
+                }
+            }
+            schedule(&c)
+        };
+        return Box::new(PerGroup(vec![group_case(0), group_case(1)]));
+    }
     let f = |key: &str| k[key].as_f64().unwrap();
     let u = |key: &str| k[key].as_u64().unwrap();
     match case["scheduler"].as_str().unwrap() {
@@ -93,6 +109,26 @@ fn schedule(case: &Value) -> Box<dyn Schedule> {
             let factor = f("factor");
             Box::new(MultiplicativeLr(move |_| factor))
         }
+        "ChainedScheduler" => Box::new(ChainedLr(match k["chain"].as_str().unwrap() {
+            "ConstantLR+ExponentialLR" => vec![
+                Box::new(ConstantLr {
+                    factor: 0.5,
+                    total_iters: 8,
+                }) as Box<dyn Schedule>,
+                Box::new(ExponentialLr { gamma: 0.95 }),
+            ],
+            _ => vec![
+                Box::new(LinearLr {
+                    start_factor: 0.1,
+                    end_factor: 1.0,
+                    total_iters: 5,
+                }) as Box<dyn Schedule>,
+                Box::new(StepLr {
+                    step_size: 10,
+                    gamma: 0.5,
+                }),
+            ],
+        })),
         "SequentialLR" => Box::new(SequentialLr {
             schedules: vec![
                 Box::new(LinearLr {
@@ -124,6 +160,12 @@ fn schedule(case: &Value) -> Box<dyn Schedule> {
         "CyclicLR" => {
             let mut s = CyclicLr::new(f("base_lr"), f("max_lr"), u("step_size_up"));
             s.step_size_down = k.get("step_size_down").and_then(Value::as_u64);
+            if let Some(m) = k.get("base_momentum").and_then(Value::as_f64) {
+                s.base_momentum = m;
+            }
+            if let Some(m) = k.get("max_momentum").and_then(Value::as_f64) {
+                s.max_momentum = m;
+            }
             s.mode = match k.get("mode").and_then(Value::as_str) {
                 Some("triangular2") => CyclicMode::Triangular2,
                 Some("exp_range") => CyclicMode::ExpRange(f("gamma")),

@@ -401,6 +401,7 @@ fn lbfgs_matches_pytorch_step_for_step() {
             lr: num(c, "lr", 1.0),
             max_iter: c["max_iter"].as_u64().unwrap() as usize,
             history_size: c["history_size"].as_u64().unwrap() as usize,
+            strong_wolfe: c.get("line_search_fn").and_then(Value::as_str) == Some("strong_wolfe"),
             ..Default::default()
         };
         let mut opt = Lbfgs::new(vec![a.clone(), b.clone()], config).unwrap();
