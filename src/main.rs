@@ -6,6 +6,8 @@ use std::process::ExitCode;
 mod bench;
 mod explain;
 mod gradcheck_cmd;
+mod optbench;
+mod plotting;
 mod train_demo;
 
 /// chainrule: define-by-run deep learning with higher-order autodiff.
@@ -27,6 +29,8 @@ enum Command {
     },
     /// Run gradcheck and gradgradcheck over the op registry on random cases.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
+    /// Every optimizer on 2-D test functions (with gradient noise): a table, and paths drawn with --plot.
+    Optbench(optbench::OptbenchArgs),
     /// Differentiate an expression step by step: forward values, the chain rule, gradients, Hessian.
     Explain(explain::ExplainArgs),
 }
@@ -38,5 +42,6 @@ fn main() -> ExitCode {
         Command::Bench { workload } => bench::run(workload),
         Command::Gradcheck(args) => gradcheck_cmd::run(&args),
         Command::Explain(args) => explain::run(&args),
+        Command::Optbench(args) => optbench::run(&args),
     }
 }

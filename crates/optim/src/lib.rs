@@ -37,6 +37,7 @@
 
 mod adam;
 mod adaptive;
+mod by_name;
 mod clip;
 mod group;
 mod lbfgs;
@@ -55,6 +56,7 @@ pub use adam::{Adam, AdamConfig};
 pub use adaptive::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adamax, AdamaxConfig, Rmsprop, RmspropConfig,
 };
+pub use by_name::{optimizer_by_name, OPTIMIZER_NAMES};
 pub use clip::{clip_grad_norm, clip_grad_value};
 pub use group::{OptimizerState, ParamGroup, ParamState};
 pub use lbfgs::{Lbfgs, LbfgsConfig};
