@@ -52,14 +52,31 @@ pub struct Lbfgs<T: Element> {
     params: Vec<Parameter<T>>,
     /// The settings.
     pub config: LbfgsConfig,
-    dirs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
-    direction: Vec<f64>,
-    step_len: f64,
-    h_diag: f64,
-    prev_grad: Vec<f64>,
-    prev_loss: f64,
-    iterations: usize,
-    evaluations: usize,
+    state: LbfgsState,
+}
+
+/// Everything L-BFGS carries between `step` calls (PyTorch's `state`):
+/// saving it with [`Lbfgs::state`] and restoring it with
+/// [`Lbfgs::load_state`] (with the same parameter values) resumes a run
+/// bit-identically.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LbfgsState {
+    /// Curvature pairs (s, y, 1/yᵀs), oldest first.
+    pub dirs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
+    /// The last search direction d.
+    pub direction: Vec<f64>,
+    /// The last step length t.
+    pub step_len: f64,
+    /// Initial Hessian scaling sᵀy/yᵀy.
+    pub h_diag: f64,
+    /// The gradient before the last step.
+    pub prev_grad: Vec<f64>,
+    /// The loss before the last step.
+    pub prev_loss: f64,
+    /// Iterations so far (over all calls).
+    pub iterations: usize,
+    /// Closure evaluations so far.
+    pub evaluations: usize,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -82,15 +99,37 @@ impl<T: Element> Lbfgs<T> {
         Ok(Lbfgs {
             params,
             config,
-            dirs: VecDeque::new(),
-            direction: Vec::new(),
-            step_len: 0.0,
-            h_diag: 1.0,
-            prev_grad: Vec::new(),
-            prev_loss: 0.0,
-            iterations: 0,
-            evaluations: 0,
+            state: LbfgsState {
+                h_diag: 1.0,
+                ..Default::default()
+            },
         })
+    }
+
+    /// The state to save for resuming.
+    pub fn state(&self) -> LbfgsState {
+        self.state.clone()
+    }
+
+    /// Restores a state from [`Lbfgs::state`]; its vectors must match the
+    /// parameters' total size.
+    pub fn load_state(&mut self, state: LbfgsState) -> Result<()> {
+        let n: usize = self.params.iter().map(|p| p.numel()).sum();
+        let sizes_match = [&state.direction, &state.prev_grad]
+            .iter()
+            .all(|v| v.is_empty() || v.len() == n)
+            && state
+                .dirs
+                .iter()
+                .all(|(s, y, _)| s.len() == n && y.len() == n);
+        if !sizes_match {
+            return Err(Error::argument(
+                "LBFGS",
+                format!("the state's vectors do not match the {n} parameters"),
+            ));
+        }
+        self.state = state;
+        Ok(())
     }
 
     fn flat_grad(&self) -> Vec<f64> {
@@ -122,7 +161,7 @@ impl<T: Element> Lbfgs<T> {
         let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
         let first_loss = closure()?;
         let mut loss = first_loss;
-        self.evaluations += 1;
+        self.state.evaluations += 1;
         let mut evals = 1;
         let mut grad = self.flat_grad();
         if max_abs(&grad) <= c.tolerance_grad {
@@ -131,59 +170,64 @@ impl<T: Element> Lbfgs<T> {
         let mut n_iter = 0;
         while n_iter < c.max_iter {
             n_iter += 1;
-            self.iterations += 1;
-            if self.iterations == 1 {
-                self.direction = grad.iter().map(|g| -g).collect();
-                self.dirs.clear();
-                self.h_diag = 1.0;
+            self.state.iterations += 1;
+            if self.state.iterations == 1 {
+                self.state.direction = grad.iter().map(|g| -g).collect();
+                self.state.dirs.clear();
+                self.state.h_diag = 1.0;
             } else {
                 let y: Vec<f64> = grad
                     .iter()
-                    .zip(&self.prev_grad)
+                    .zip(&self.state.prev_grad)
                     .map(|(g, p)| g - p)
                     .collect();
-                let s: Vec<f64> = self.direction.iter().map(|d| d * self.step_len).collect();
+                let s: Vec<f64> = self
+                    .state
+                    .direction
+                    .iter()
+                    .map(|d| d * self.state.step_len)
+                    .collect();
                 let ys = dot(&y, &s);
                 if ys > 1e-10 {
-                    if self.dirs.len() == c.history_size {
-                        self.dirs.pop_front();
+                    if self.state.dirs.len() == c.history_size {
+                        self.state.dirs.pop_front();
                     }
-                    self.h_diag = ys / dot(&y, &y);
-                    self.dirs.push_back((s, y, 1.0 / ys));
+                    self.state.h_diag = ys / dot(&y, &y);
+                    self.state.dirs.push_back((s, y, 1.0 / ys));
                 }
                 // Two-loop recursion: d = −H·g.
                 let mut q: Vec<f64> = grad.iter().map(|g| -g).collect();
-                let mut alphas = vec![0.0; self.dirs.len()];
-                for (i, (s, y, rho)) in self.dirs.iter().enumerate().rev() {
+                let mut alphas = vec![0.0; self.state.dirs.len()];
+                for (i, (s, y, rho)) in self.state.dirs.iter().enumerate().rev() {
                     alphas[i] = dot(s, &q) * rho;
                     q.iter_mut()
                         .zip(y)
                         .for_each(|(qi, yi)| *qi -= alphas[i] * yi);
                 }
-                let mut r: Vec<f64> = q.iter().map(|v| v * self.h_diag).collect();
-                for (i, (s, y, rho)) in self.dirs.iter().enumerate() {
+                let mut r: Vec<f64> = q.iter().map(|v| v * self.state.h_diag).collect();
+                for (i, (s, y, rho)) in self.state.dirs.iter().enumerate() {
                     let beta = dot(y, &r) * rho;
                     r.iter_mut()
                         .zip(s)
                         .for_each(|(ri, si)| *ri += si * (alphas[i] - beta));
                 }
-                self.direction = r;
+                self.state.direction = r;
             }
-            self.prev_grad.clone_from(&grad);
-            self.prev_loss = loss;
-            self.step_len = if self.iterations == 1 {
+            self.state.prev_grad.clone_from(&grad);
+            self.state.prev_loss = loss;
+            self.state.step_len = if self.state.iterations == 1 {
                 (1.0f64).min(1.0 / grad.iter().map(|g| g.abs()).sum::<f64>()) * c.lr
             } else {
                 c.lr
             };
-            let gtd = dot(&grad, &self.direction);
+            let gtd = dot(&grad, &self.state.direction);
             if gtd > -c.tolerance_change {
                 break;
             }
             let mut optimal = false;
             if c.strong_wolfe {
                 let x0: Vec<Tensor<T>> = self.params.iter().map(|p| p.value()).collect();
-                let direction = self.direction.clone();
+                let direction = self.state.direction.clone();
                 let start = LinePoint {
                     t: 0.0,
                     f: loss,
@@ -204,21 +248,21 @@ impl<T: Element> Lbfgs<T> {
                     evaluate,
                     &direction,
                     start,
-                    self.step_len,
+                    self.state.step_len,
                     &WolfeSettings::default(),
                 )?;
-                self.step_len = accepted.t;
-                self.add_to_params(self.step_len, &direction);
+                self.state.step_len = accepted.t;
+                self.add_to_params(self.state.step_len, &direction);
                 loss = accepted.f;
                 grad = accepted.g;
                 optimal = max_abs(&grad) <= c.tolerance_grad;
-                self.evaluations += n;
+                self.state.evaluations += n;
                 evals += n;
             } else {
-                self.add_to_params(self.step_len, &self.direction.clone());
+                self.add_to_params(self.state.step_len, &self.state.direction.clone());
                 if n_iter != c.max_iter {
                     loss = closure()?;
-                    self.evaluations += 1;
+                    self.state.evaluations += 1;
                     evals += 1;
                     grad = self.flat_grad();
                     optimal = max_abs(&grad) <= c.tolerance_grad;
@@ -227,8 +271,8 @@ impl<T: Element> Lbfgs<T> {
             if n_iter == c.max_iter || evals >= max_eval || optimal {
                 break;
             }
-            if max_abs(&self.direction) * self.step_len <= c.tolerance_change
-                || (loss - self.prev_loss).abs() < c.tolerance_change
+            if max_abs(&self.state.direction) * self.state.step_len <= c.tolerance_change
+                || (loss - self.state.prev_loss).abs() < c.tolerance_change
             {
                 break;
             }
