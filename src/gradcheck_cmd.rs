@@ -94,7 +94,7 @@ pub fn run(args: &GradcheckArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     println!(
-        "{:<26} {:>5} {:>12} {:>12} {:>7} {:>7}",
+        "{:<40} {:>5} {:>12} {:>12} {:>7} {:>7}",
         "op", "cases", "max abs err", "max rel err", "1st", "2nd"
     );
     let mut failed = Vec::new();
@@ -102,7 +102,7 @@ pub fn run(args: &GradcheckArgs) -> ExitCode {
         let row = check(case, args.cases);
         let verdict = |ok: bool| if ok { "pass" } else { "FAIL" };
         println!(
-            "{:<26} {:>5} {:>12.3e} {:>12.3e} {:>7} {:>7}",
+            "{:<40} {:>5} {:>12.3e} {:>12.3e} {:>7} {:>7}",
             row.name,
             row.cases,
             row.max_abs,

@@ -10,15 +10,33 @@
 //! typed [`Error`](chainrule_tape::Error) and a plain form that panics with
 //! the same message at the caller's line.
 
+pub mod activations;
 pub mod binary;
+pub mod conv;
+pub mod helpers;
+pub mod indexing;
+pub mod loss;
 pub mod matmul;
+pub mod norm;
+pub mod pool;
 pub mod reduce;
 pub mod registry;
+mod registry_nn;
 pub mod shape_ops;
+pub mod softmax;
 pub mod unary;
 
+pub use activations::Gelu;
+pub use conv::{conv1d, conv2d, conv_transpose2d, Window};
+pub use helpers::{argmax, argmin, one_hot, topk_indices, Compare};
+pub use indexing::{where_, Indices};
+pub use loss::{ClassLossOptions, Reduction};
+pub use norm::{batch_norm, dropout, layer_norm, BatchNormOutput};
+pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
+pub use shape_ops::{concat, stack};
+
 use chainrule_tape::error::{or_panic, Result};
-use chainrule_tape::{Element, Var};
+use chainrule_tape::{Element, Tensor, Var};
 
 macro_rules! fallible {
     ($(#[$doc:meta])* $name:ident / $try_name:ident ( $($arg:ident : $ty:ty),* ) => |$x:ident| $body:expr) => {
@@ -116,6 +134,70 @@ pub trait VarOps<T: Element> {
         transpose / try_transpose(d0: isize, d1: isize) => |x| shape_ops::transpose(x, d0, d1));
     fallible!(/// The last two dimensions swapped (matrix transpose).
         t / try_t() => |x| shape_ops::transpose(x, -2, -1));
+
+    fallible!(/// leaky_relu: x for x > 0, slope·x otherwise (PyTorch's default slope is 0.01).
+        leaky_relu / try_leaky_relu(slope: T) => |x| activations::leaky_relu(x, slope));
+    fallible!(/// elu: x for x > 0, α(eˣ − 1) otherwise (α = 1 by default in PyTorch).
+        elu / try_elu(alpha: T) => |x| activations::elu(x, alpha));
+    fallible!(/// selu: scale·elu(x, α) with Klambauer et al.'s constants.
+        selu / try_selu() => |x| activations::selu(x));
+    fallible!(/// gelu: x·Φ(x) (`Gelu::Exact`) or its tanh approximation (`Gelu::Tanh`).
+        gelu / try_gelu(kind: Gelu) => |x| activations::gelu(x, kind));
+    fallible!(/// softplus: (1/β)·ln(1 + e^(βx)), linear where βx > threshold (PyTorch: β = 1, threshold = 20).
+        softplus / try_softplus(beta: T, threshold: T) => |x| activations::softplus(x, beta, threshold));
+    fallible!(/// silu (swish): x·σ(x).
+        silu / try_silu() => |x| activations::silu(x));
+    fallible!(/// mish: x·tanh(softplus(x)).
+        mish / try_mish() => |x| activations::mish(x));
+    fallible!(/// hardtanh: clamp to [lo, hi] with zero gradient at the bounds (PyTorch: −1, 1).
+        hardtanh / try_hardtanh(lo: T, hi: T) => |x| activations::clamp(x, lo, hi, false));
+    fallible!(/// clamp to [lo, hi] (gradient 1 at the bounds, as `torch.clamp`).
+        clamp / try_clamp(lo: T, hi: T) => |x| activations::clamp(x, lo, hi, true));
+    fallible!(/// softsign: x/(1 + |x|).
+        softsign / try_softsign() => |x| activations::softsign(x));
+    fallible!(/// log σ(x), computed stably.
+        log_sigmoid / try_log_sigmoid() => |x| activations::log_sigmoid(x));
+
+    fallible!(/// softmax along `axis`: exp(x − logsumexp(x)), stable for any magnitude.
+        softmax / try_softmax(axis: isize) => |x| softmax::softmax(x, axis));
+    fallible!(/// log_softmax along `axis`: x − logsumexp(x).
+        log_softmax / try_log_softmax(axis: isize) => |x| softmax::log_softmax(x, axis));
+    fallible!(/// ln Σ exp(x) along `axis`, computed as m + ln Σ exp(x − m).
+        logsumexp / try_logsumexp(axis: isize, keepdim: bool) => |x| softmax::logsumexp(x, axis, keepdim));
+
+    fallible!(/// `x[..., start:end:step, ...]` along `axis`.
+        slice / try_slice(axis: isize, start: usize, end: usize, step: usize) => |x| indexing::slice(x, axis, start, end, step));
+    fallible!(/// `len` elements from `start` along `axis` (`torch.narrow`).
+        narrow / try_narrow(axis: isize, start: usize, len: usize) => |x| indexing::narrow(x, axis, start, len));
+    fallible!(/// The entries `index` along `axis` (`torch.index_select`).
+        index_select / try_index_select(axis: isize, index: &[usize]) => |x| indexing::index_select(x, axis, index));
+    fallible!(/// out[p] = x[p with p[axis] = index[p]] (`torch.gather`).
+        gather / try_gather(axis: isize, index: &Indices) => |x| indexing::gather(x, axis, index));
+    fallible!(/// x plus `src` scattered along `axis` at `index`, collisions summed (`torch.scatter_add`).
+        scatter_add / try_scatter_add(axis: isize, index: &Indices, src: &Var<T>) => |x| indexing::scatter_add(x, axis, index, src));
+    fallible!(/// A size-1 dimension inserted at `axis`.
+        unsqueeze / try_unsqueeze(axis: isize) => |x| shape_ops::unsqueeze(x, axis));
+    fallible!(/// Size-1 dimensions removed (`axis` only, or all).
+        squeeze / try_squeeze(axis: Option<isize>) => |x| shape_ops::squeeze(x, axis));
+    fallible!(/// Dimensions `start..=end` merged (`torch.flatten`).
+        flatten / try_flatten(start: isize, end: isize) => |x| shape_ops::flatten(x, start, end));
+    fallible!(/// Broadcast to `shape`, −1 keeping a dimension (`torch.expand`).
+        expand / try_expand(shape: &[isize]) => |x| shape_ops::expand(x, shape));
+    fallible!(/// Tiled `reps[i]` times along dimension i (`torch.Tensor.repeat`).
+        repeat / try_repeat(reps: &[usize]) => |x| shape_ops::repeat(x, reps));
+    fallible!(/// Constant padding, (before, after) pairs from the last dimension back (`F.pad`).
+        pad / try_pad(pads: &[usize], value: T) => |x| indexing::pad(x, pads, value));
+    fallible!(/// `value` where `mask` is nonzero (`torch.masked_fill`).
+        masked_fill / try_masked_fill(mask: &Tensor<T>, value: T) => |x| indexing::masked_fill(x, mask, value));
+
+    /// Pieces of `size` along `axis` (the last may be smaller), as `torch.split`.
+    fn try_split(&self, size: usize, axis: isize) -> Result<Vec<Var<T>>> {
+        shape_ops::split(self.var(), size, axis)
+    }
+    /// `chunks` near-equal pieces along `axis`, as `torch.chunk`.
+    fn try_chunk(&self, chunks: usize, axis: isize) -> Result<Vec<Var<T>>> {
+        shape_ops::chunk(self.var(), chunks, axis)
+    }
 }
 
 impl<T: Element> VarOps<T> for Var<T> {

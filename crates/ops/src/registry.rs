@@ -27,6 +27,8 @@ pub struct OpCase {
     pub strategy: fn() -> BoxedStrategy<Inputs>,
     /// Applies the op(s) to the inputs.
     pub apply: fn(&[Var<f64>]) -> Result<Var<f64>>,
+    /// The same in f32 (the fixtures are checked in both precisions).
+    pub apply32: fn(&[Var<f32>]) -> Result<Var<f32>>,
 }
 
 /// Where sampled values lie.
@@ -110,7 +112,7 @@ fn binary_case(da: Domain, db: Domain) -> BoxedStrategy<Inputs> {
 
 /// Values on a grid of step 0.1, offset by `offset`: two grids with offsets
 /// 0 and 0.05 never come closer than 0.05, so max/min have no near-ties.
-fn grid_tensor(shape: Vec<usize>, offset: f64) -> BoxedStrategy<Tensor<f64>> {
+pub(crate) fn grid_tensor(shape: Vec<usize>, offset: f64) -> BoxedStrategy<Tensor<f64>> {
     let n: usize = shape.iter().product();
     proptest::collection::vec(-20i32..20, n)
         .prop_map(move |v| {
@@ -196,22 +198,31 @@ fn matvec_case() -> BoxedStrategy<Inputs> {
         .boxed()
 }
 
-const ANY: Domain = Domain::Range(-2.0, 2.0);
-const POSITIVE: Domain = Domain::Range(0.2, 3.0);
+pub(crate) const ANY: Domain = Domain::Range(-2.0, 2.0);
+pub(crate) const POSITIVE: Domain = Domain::Range(0.2, 3.0);
 
-macro_rules! case {
+macro_rules! case_impl {
     ($name:literal, [$($op:literal),*], $strategy:expr, |$v:ident| $apply:expr) => {
         OpCase {
             name: $name,
             ops: &[$($op),*],
             strategy: || $strategy,
             apply: |$v: &[Var<f64>]| -> Result<Var<f64>> { $apply },
+            apply32: |$v: &[Var<f32>]| -> Result<Var<f32>> { $apply },
         }
     };
 }
 
+pub(crate) use case_impl as case;
+
 /// Every registered case.
 pub fn registry() -> Vec<OpCase> {
+    let mut cases = core_cases();
+    cases.extend(crate::registry_nn::cases());
+    cases
+}
+
+fn core_cases() -> Vec<OpCase> {
     vec![
         case!("add", ["add"], binary_case(ANY, ANY), |v| v[0]
             .try_add(&v[1])),

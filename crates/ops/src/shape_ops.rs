@@ -1,10 +1,14 @@
-//! Shape ops: reshape (no copy), permute and transpose (copy into the new order).
+//! Shape ops: reshape (no copy), permute and transpose (copy into the new
+//! order), concatenation and stacking, split/chunk (narrowed views, see
+//! `indexing`), squeeze/unsqueeze/flatten (reshapes), expand and repeat
+//! (broadcasts).
 
+use crate::indexing::narrow;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
-use chainrule_tape::shape::{fmt_shape, normalize_axis, Shape};
-use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Var};
-use smallvec::smallvec;
+use chainrule_tape::shape::{fmt_shape, normalize_axis, numel, Shape};
+use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
+use smallvec::{smallvec, SmallVec};
 
 /// A new shape for the same elements in the same order. ∂/∂x = the gradient reshaped back.
 pub struct Reshape;
@@ -120,4 +124,214 @@ pub(crate) fn transpose<T: Element>(x: &Var<T>, d0: isize, d1: isize) -> Result<
     let mut perm: Shape = (0..rank).collect();
     perm.swap(a, b);
     permute(x, &perm)
+}
+
+/// Concatenation along `axis`. ∂/∂xᵢ = the gradient's slice for xᵢ.
+pub struct Concat {
+    /// The axis.
+    pub axis: usize,
+}
+impl<T: Element> Op<T> for Concat {
+    fn name(&self) -> &str {
+        "concat"
+    }
+    fn formula(&self, input: usize) -> Option<String> {
+        Some(format!("G narrowed to input {input}'s rows"))
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        let mut out: InputGrads<T> = SmallVec::new();
+        let mut start = 0;
+        for (i, x) in cx.inputs.iter().enumerate() {
+            let len = x.shape()[self.axis];
+            out.push(if cx.needs(i) {
+                Some(narrow(cx.grad, self.axis as isize, start, len)?)
+            } else {
+                None
+            });
+            start += len;
+        }
+        Ok(out)
+    }
+}
+
+/// Joins tensors along an existing axis (`torch.cat`).
+#[track_caller]
+pub fn concat<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
+    let first = xs
+        .first()
+        .ok_or_else(|| Error::argument("concat", "nothing to concatenate"))?;
+    let rank = first.shape().len();
+    let a = normalize_axis("concat", axis, rank)?;
+    for x in xs {
+        let same = x.shape().len() == rank
+            && (0..rank).all(|d| d == a || x.shape()[d] == first.shape()[d]);
+        if !same {
+            return Err(Error::shape(
+                "concat",
+                format!(
+                    "{} and {} differ outside dimension {a}",
+                    fmt_shape(first.shape()),
+                    fmt_shape(x.shape())
+                ),
+            ));
+        }
+    }
+    let mut out_shape = first.shape().to_vec();
+    out_shape[a] = xs.iter().map(|x| x.shape()[a]).sum();
+    let outer: usize = out_shape[..a].iter().product();
+    let inner: usize = out_shape[a + 1..].iter().product();
+    let mut data = Vec::with_capacity(numel(&out_shape));
+    for o in 0..outer {
+        for x in xs {
+            let rows = x.shape()[a] * inner;
+            data.extend_from_slice(&x.value().data()[o * rows..(o + 1) * rows]);
+        }
+    }
+    Var::from_op(Concat { axis: a }, xs, Tensor::from_vec(&out_shape, data))
+}
+
+/// Joins tensors of equal shape along a new axis (`torch.stack`).
+#[track_caller]
+pub fn stack<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
+    let first = xs
+        .first()
+        .ok_or_else(|| Error::argument("stack", "nothing to stack"))?;
+    if let Some(x) = xs.iter().find(|x| x.shape() != first.shape()) {
+        return Err(Error::shape(
+            "stack",
+            format!(
+                "all inputs need one shape: {} and {}",
+                fmt_shape(first.shape()),
+                fmt_shape(x.shape())
+            ),
+        ));
+    }
+    let a = normalize_axis("stack", axis, first.shape().len() + 1)?;
+    let expanded: Vec<Var<T>> = xs
+        .iter()
+        .map(|x| unsqueeze(x, a as isize))
+        .collect::<Result<_>>()?;
+    let refs: Vec<&Var<T>> = expanded.iter().collect();
+    concat(&refs, a as isize)
+}
+
+/// Pieces of `size` along `axis` (the last may be smaller), as `torch.split`.
+#[track_caller]
+pub(crate) fn split<T: Element>(x: &Var<T>, size: usize, axis: isize) -> Result<Vec<Var<T>>> {
+    let a = normalize_axis("split", axis, x.shape().len())?;
+    if size == 0 {
+        return Err(Error::argument("split", "piece size must be at least 1"));
+    }
+    let n = x.shape()[a];
+    (0..n)
+        .step_by(size)
+        .map(|start| narrow(x, a as isize, start, size.min(n - start)))
+        .collect()
+}
+
+/// `chunks` pieces along `axis` of size ⌈n/chunks⌉ (fewer if they run out), as `torch.chunk`.
+#[track_caller]
+pub(crate) fn chunk<T: Element>(x: &Var<T>, chunks: usize, axis: isize) -> Result<Vec<Var<T>>> {
+    let a = normalize_axis("chunk", axis, x.shape().len())?;
+    if chunks == 0 {
+        return Err(Error::argument("chunk", "need at least one chunk"));
+    }
+    split(x, x.shape()[a].div_ceil(chunks).max(1), a as isize)
+}
+
+/// A size-1 dimension inserted at `axis` (a reshape).
+#[track_caller]
+pub(crate) fn unsqueeze<T: Element>(x: &Var<T>, axis: isize) -> Result<Var<T>> {
+    let a = normalize_axis("unsqueeze", axis, x.shape().len() + 1)?;
+    let mut shape = x.shape().to_vec();
+    shape.insert(a, 1);
+    x.try_reshape_to(&shape)
+}
+
+/// Size-1 dimensions removed: `axis` only, or all of them (a reshape).
+#[track_caller]
+pub(crate) fn squeeze<T: Element>(x: &Var<T>, axis: Option<isize>) -> Result<Var<T>> {
+    let shape: Vec<usize> = match axis {
+        Some(ax) => {
+            let a = normalize_axis("squeeze", ax, x.shape().len())?;
+            let mut s = x.shape().to_vec();
+            if s[a] == 1 {
+                s.remove(a);
+            }
+            s
+        }
+        None => x.shape().iter().copied().filter(|&d| d != 1).collect(),
+    };
+    x.try_reshape_to(&shape)
+}
+
+/// Dimensions `start..=end` merged into one (a reshape), as `torch.flatten`.
+#[track_caller]
+pub(crate) fn flatten<T: Element>(x: &Var<T>, start: isize, end: isize) -> Result<Var<T>> {
+    let rank = x.shape().len();
+    if rank == 0 {
+        return x.try_reshape_to(&[1]);
+    }
+    let s = normalize_axis("flatten", start, rank)?;
+    let e = normalize_axis("flatten", end, rank)?;
+    if s > e {
+        return Err(Error::argument(
+            "flatten",
+            format!("start dimension {s} is after end dimension {e}"),
+        ));
+    }
+    let mut shape = x.shape()[..s].to_vec();
+    shape.push(x.shape()[s..=e].iter().product());
+    shape.extend_from_slice(&x.shape()[e + 1..]);
+    x.try_reshape_to(&shape)
+}
+
+/// Broadcast to `shape`, where −1 keeps a dimension (`torch.expand`).
+#[track_caller]
+pub(crate) fn expand<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>> {
+    let offset = shape.len().checked_sub(x.shape().len()).ok_or_else(|| {
+        Error::shape(
+            "expand",
+            format!(
+                "{} has more dimensions than {shape:?}",
+                fmt_shape(x.shape())
+            ),
+        )
+    })?;
+    let target: Vec<usize> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| {
+            if d < 0 && i >= offset {
+                x.shape()[i - offset]
+            } else {
+                d.max(0) as usize
+            }
+        })
+        .collect();
+    x.try_broadcast_to(&target)
+}
+
+/// Tiles x `reps[i]` times along dimension i (`torch.Tensor.repeat`):
+/// a reshape that interleaves size-1 axes, a broadcast, and a reshape back.
+#[track_caller]
+pub(crate) fn repeat<T: Element>(x: &Var<T>, reps: &[usize]) -> Result<Var<T>> {
+    if reps.len() < x.shape().len() {
+        return Err(Error::argument(
+            "repeat",
+            format!(
+                "{} repetitions for a tensor of rank {}",
+                reps.len(),
+                x.shape().len()
+            ),
+        ));
+    }
+    let mut shape = vec![1; reps.len() - x.shape().len()];
+    shape.extend_from_slice(x.shape());
+    let interleaved: Vec<usize> = shape.iter().flat_map(|&d| [1, d]).collect();
+    let tiled: Vec<usize> = shape.iter().zip(reps).flat_map(|(&d, &r)| [r, d]).collect();
+    let out: Vec<usize> = shape.iter().zip(reps).map(|(&d, &r)| d * r).collect();
+    x.try_reshape_to(&interleaved)?
+        .try_broadcast_to(&tiled)?
+        .try_reshape_to(&out)
 }

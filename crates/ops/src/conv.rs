@@ -1,0 +1,410 @@
+//! Convolution over NCHW through im2col: `unfold` copies each receptive
+//! field into a column (as `torch.nn.functional.unfold`), a batched matmul
+//! (matrixmultiply) applies the filters, and `fold` (col2im) is unfold's
+//! adjoint. Unfold's backward is a fold and fold's backward an unfold, so
+//! conv1d, conv2d and conv_transpose2d, composed from them, are
+//! differentiable to any order in input, weight and bias.
+
+use crate::VarOps;
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::shape::fmt_shape;
+use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
+use rayon::prelude::*;
+use smallvec::smallvec;
+
+/// The geometry of a 2-D sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// Kernel (height, width).
+    pub kernel: (usize, usize),
+    /// Stride (height, width).
+    pub stride: (usize, usize),
+    /// Zero padding on each side (height, width).
+    pub padding: (usize, usize),
+    /// Dilation (height, width).
+    pub dilation: (usize, usize),
+}
+
+impl Window {
+    /// A k×k window with stride 1, no padding, no dilation.
+    pub fn square(k: usize) -> Self {
+        Window {
+            kernel: (k, k),
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+        }
+    }
+
+    /// Output size along one axis: ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1.
+    fn out_len(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
+        let span = d * (k - 1) + 1;
+        (n + 2 * p).checked_sub(span).map(|r| r / s + 1)
+    }
+
+    /// Checks the geometry against an input of spatial size (h, w) and
+    /// returns the output size.
+    pub fn output_size(&self, op: &'static str, h: usize, w: usize) -> Result<(usize, usize)> {
+        let Window {
+            kernel: (kh, kw),
+            stride: (sh, sw),
+            padding: (ph, pw),
+            dilation: (dh, dw),
+        } = *self;
+        if kh == 0 || kw == 0 || sh == 0 || sw == 0 || dh == 0 || dw == 0 {
+            return Err(Error::argument(
+                op,
+                format!(
+                    "kernel {:?}, stride {:?} and dilation {:?} must be positive",
+                    self.kernel, self.stride, self.dilation
+                ),
+            ));
+        }
+        match (
+            Self::out_len(h, kh, sh, ph, dh),
+            Self::out_len(w, kw, sw, pw, dw),
+        ) {
+            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((oh, ow)),
+            _ => Err(Error::argument(
+                op,
+                format!(
+                    "kernel {:?} (dilation {:?}) is larger than the padded input {}x{}",
+                    self.kernel,
+                    self.dilation,
+                    h + 2 * ph,
+                    w + 2 * pw
+                ),
+            )),
+        }
+    }
+}
+
+/// For each (kernel offset, output position): the input offset within one
+/// channel plane, or None in the padding. Shared by unfold and fold.
+fn for_each_tap(
+    win: &Window,
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    mut f: impl FnMut(usize, usize, usize),
+) {
+    let Window {
+        kernel: (kh, kw),
+        stride: (sh, sw),
+        padding: (ph, pw),
+        dilation: (dh, dw),
+    } = *win;
+    for i in 0..kh {
+        for j in 0..kw {
+            let tap = i * kw + j;
+            for oy in 0..oh {
+                let y = (oy * sh + i * dh) as isize - ph as isize;
+                if y < 0 || y >= h as isize {
+                    continue;
+                }
+                for ox in 0..ow {
+                    let x = (ox * sw + j * dw) as isize - pw as isize;
+                    if x < 0 || x >= w as isize {
+                        continue;
+                    }
+                    f(tap, oy * ow + ox, y as usize * w + x as usize);
+                }
+            }
+        }
+    }
+}
+
+fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)) -> Tensor<T> {
+    let s = x.shape();
+    let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
+    let k = win.kernel.0 * win.kernel.1;
+    let l = out_hw.0 * out_hw.1;
+    let mut cols = vec![T::zero(); n * c * k * l];
+    let plane = h * w;
+    // One task per (sample, channel): each writes its own k×L block.
+    cols.par_chunks_mut(k * l)
+        .zip(x.data().par_chunks(plane))
+        .for_each(|(block, src)| {
+            for_each_tap(win, (h, w), out_hw, |tap, pos, off| {
+                block[tap * l + pos] = src[off]
+            });
+        });
+    Tensor::from_vec([n, c * k, l], cols)
+}
+
+fn fold_kernel<T: Element>(
+    cols: &Tensor<T>,
+    win: &Window,
+    (c, h, w): (usize, usize, usize),
+    out_hw: (usize, usize),
+) -> Tensor<T> {
+    let n = cols.shape()[0];
+    let k = win.kernel.0 * win.kernel.1;
+    let l = out_hw.0 * out_hw.1;
+    let plane = h * w;
+    let mut out = vec![T::zero(); n * c * plane];
+    out.par_chunks_mut(plane)
+        .zip(cols.data().par_chunks(k * l))
+        .for_each(|(dst, block)| {
+            for_each_tap(win, (h, w), out_hw, |tap, pos, off| {
+                dst[off] = dst[off] + block[tap * l + pos]
+            });
+        });
+    Tensor::from_vec([n, c, h, w], out)
+}
+
+/// im2col: [N, C, H, W] → [N, C·kh·kw, L] (L output positions).
+/// ∂/∂x = fold(G).
+pub struct Unfold {
+    /// Window geometry.
+    pub window: Window,
+}
+impl<T: Element> Op<T> for Unfold {
+    fn name(&self) -> &str {
+        "unfold"
+    }
+    fn formula(&self, _input: usize) -> Option<String> {
+        Some("fold(G) (col2im)".into())
+    }
+    fn describe(&self) -> String {
+        format!("unfold({:?})", self.window)
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        let s = cx.input(0).shape();
+        Ok(smallvec![Some(fold(cx.grad, (s[2], s[3]), self.window)?)])
+    }
+}
+
+/// col2im: [N, C·kh·kw, L] → [N, C, H, W], summing overlaps. ∂/∂cols = unfold(G).
+pub struct Fold {
+    /// Window geometry.
+    pub window: Window,
+}
+impl<T: Element> Op<T> for Fold {
+    fn name(&self) -> &str {
+        "fold"
+    }
+    fn formula(&self, _input: usize) -> Option<String> {
+        Some("unfold(G) (im2col)".into())
+    }
+    fn describe(&self) -> String {
+        format!("fold({:?})", self.window)
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        Ok(smallvec![Some(unfold(cx.grad, self.window)?)])
+    }
+}
+
+fn check_rank<T: Element>(op: &'static str, x: &Var<T>, rank: usize, layout: &str) -> Result<()> {
+    if x.shape().len() != rank {
+        return Err(Error::shape(
+            op,
+            format!("expected a {layout} input, got {}", fmt_shape(x.shape())),
+        ));
+    }
+    Ok(())
+}
+
+/// [`Unfold`] (`torch.nn.functional.unfold`).
+#[track_caller]
+pub(crate) fn unfold<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
+    check_rank("unfold", x, 4, "[N, C, H, W]")?;
+    let s = x.shape();
+    let out_hw = window.output_size("unfold", s[2], s[3])?;
+    let v = unfold_kernel(x.value(), &window, out_hw);
+    Var::from_op(Unfold { window }, &[x], v)
+}
+
+/// [`Fold`] to spatial size `out` (`torch.nn.functional.fold`).
+#[track_caller]
+pub(crate) fn fold<T: Element>(
+    cols: &Var<T>,
+    out: (usize, usize),
+    window: Window,
+) -> Result<Var<T>> {
+    check_rank("fold", cols, 3, "[N, C·kh·kw, L]")?;
+    let k = window.kernel.0 * window.kernel.1;
+    let out_hw = window.output_size("fold", out.0, out.1)?;
+    let s = cols.shape();
+    if !s[1].is_multiple_of(k) || s[2] != out_hw.0 * out_hw.1 {
+        return Err(Error::shape(
+            "fold",
+            format!(
+                "{} does not match kernel {:?} and {} output positions of a {}x{} image",
+                fmt_shape(s),
+                window.kernel,
+                out_hw.0 * out_hw.1,
+                out.0,
+                out.1
+            ),
+        ));
+    }
+    let v = fold_kernel(cols.value(), &window, (s[1] / k, out.0, out.1), out_hw);
+    Var::from_op(Fold { window }, &[cols], v)
+}
+
+/// conv2d over x [N, C, H, W] with weight [O, C/groups, kh, kw] and
+/// optional bias [O], as `torch.nn.functional.conv2d` (cross-correlation).
+#[track_caller]
+pub fn conv2d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+    dilation: (usize, usize),
+    groups: usize,
+) -> Result<Var<T>> {
+    let op = "conv2d";
+    check_rank(op, x, 4, "[N, C, H, W]")?;
+    check_rank(op, weight, 4, "[O, C/groups, kh, kw] weight")?;
+    let (xs, ws) = (x.shape(), weight.shape());
+    let (n, c) = (xs[0], xs[1]);
+    let o = ws[0];
+    if groups == 0 || c % groups != 0 || o % groups != 0 || ws[1] * groups != c {
+        return Err(Error::shape(
+            op,
+            format!(
+                "input {} and weight {} with groups = {groups}: need C = weight[1]·groups and both C and O divisible by groups",
+                fmt_shape(xs),
+                fmt_shape(ws)
+            ),
+        ));
+    }
+    let window = Window {
+        kernel: (ws[2], ws[3]),
+        stride,
+        padding,
+        dilation,
+    };
+    let (oh, ow) = window.output_size(op, xs[2], xs[3])?;
+    let k = ws[1] * ws[2] * ws[3];
+    let cols = unfold(x, window)?.try_reshape_to(&[n, groups, k, oh * ow])?;
+    let filters = weight.try_reshape_to(&[groups, o / groups, k])?;
+    let mut out = filters.try_matmul(&cols)?.try_reshape_to(&[n, o, oh, ow])?;
+    if let Some(b) = bias {
+        out = add_channel_bias(op, &out, b, o)?;
+    }
+    Ok(out)
+}
+
+fn add_channel_bias<T: Element>(
+    op: &'static str,
+    out: &Var<T>,
+    b: &Var<T>,
+    channels: usize,
+) -> Result<Var<T>> {
+    if b.shape() != [channels] {
+        return Err(Error::shape(
+            op,
+            format!(
+                "bias {} for {channels} output channels",
+                fmt_shape(b.shape())
+            ),
+        ));
+    }
+    let mut shape = vec![1; out.shape().len()];
+    shape[1] = channels;
+    out.try_add(&b.try_reshape_to(&shape)?)
+}
+
+/// conv1d over x [N, C, L] with weight [O, C/groups, k]: conv2d on a height-1 image.
+#[track_caller]
+pub fn conv1d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+    groups: usize,
+) -> Result<Var<T>> {
+    check_rank("conv1d", x, 3, "[N, C, L]")?;
+    check_rank("conv1d", weight, 3, "[O, C/groups, k] weight")?;
+    let (xs, ws) = (x.shape(), weight.shape());
+    let x4 = x.try_reshape_to(&[xs[0], xs[1], 1, xs[2]])?;
+    let w4 = weight.try_reshape_to(&[ws[0], ws[1], 1, ws[2]])?;
+    let y = conv2d(
+        &x4,
+        &w4,
+        bias,
+        (1, stride),
+        (0, padding),
+        (1, dilation),
+        groups,
+    )?;
+    let ys = y.shape().to_vec();
+    y.try_reshape_to(&[ys[0], ys[1], ys[3]])
+}
+
+/// Transposed convolution (the gradient of conv2d with respect to its
+/// input) over x [N, Cin, H, W] with weight [Cin, Cout/groups, kh, kw]:
+/// output size (H − 1)·s − 2p + d(k − 1) + output_padding + 1, as
+/// `torch.nn.functional.conv_transpose2d`.
+#[allow(clippy::too_many_arguments)]
+#[track_caller]
+pub fn conv_transpose2d<T: Element>(
+    x: &Var<T>,
+    weight: &Var<T>,
+    bias: Option<&Var<T>>,
+    stride: (usize, usize),
+    padding: (usize, usize),
+    output_padding: (usize, usize),
+    dilation: (usize, usize),
+    groups: usize,
+) -> Result<Var<T>> {
+    let op = "conv_transpose2d";
+    check_rank(op, x, 4, "[N, C, H, W]")?;
+    check_rank(op, weight, 4, "[Cin, Cout/groups, kh, kw] weight")?;
+    let (xs, ws) = (x.shape(), weight.shape());
+    let (n, cin, h, w) = (xs[0], xs[1], xs[2], xs[3]);
+    if groups == 0 || ws[0] != cin || cin % groups != 0 {
+        return Err(Error::shape(
+            op,
+            format!(
+                "input {} and weight {} with groups = {groups}",
+                fmt_shape(xs),
+                fmt_shape(ws)
+            ),
+        ));
+    }
+    if output_padding.0 >= stride.0.max(dilation.0) || output_padding.1 >= stride.1.max(dilation.1)
+    {
+        return Err(Error::argument(
+            op,
+            format!("output_padding {output_padding:?} must be smaller than stride or dilation"),
+        ));
+    }
+    let cout = ws[1] * groups;
+    let (kh, kw) = (ws[2], ws[3]);
+    let span = |n: usize, s: usize, p: usize, d: usize, k: usize, op_: usize| {
+        ((n - 1) * s + d * (k - 1) + op_ + 1).checked_sub(2 * p)
+    };
+    let (Some(ho), Some(wo)) = (
+        span(h, stride.0, padding.0, dilation.0, kh, output_padding.0),
+        span(w, stride.1, padding.1, dilation.1, kw, output_padding.1),
+    ) else {
+        return Err(Error::argument(
+            op,
+            format!("padding {padding:?} leaves no output for {}", fmt_shape(xs)),
+        ));
+    };
+    let window = Window {
+        kernel: (kh, kw),
+        stride,
+        padding,
+        dilation,
+    };
+    let k = ws[1] * kh * kw;
+    let filters = weight.try_reshape_to(&[groups, cin / groups, k])?;
+    let x2 = x.try_reshape_to(&[n, groups, cin / groups, h * w])?;
+    // cols[n, g] = W_gᵀ · x[n, g]: [k, Cin/g] · [Cin/g, H·W]
+    let cols =
+        filters
+            .try_matmul_t(&x2, true, false)?
+            .try_reshape_to(&[n, cout * kh * kw, h * w])?;
+    let mut out = fold(&cols, (ho, wo), window)?;
+    if let Some(b) = bias {
+        out = add_channel_bias(op, &out, b, cout)?;
+    }
+    Ok(out)
+}

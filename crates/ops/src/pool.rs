@@ -1,0 +1,160 @@
+//! Pooling over NCHW. max_pool2d takes the argmax of each window (a
+//! [`take`], so its gradient goes to the argmax only, first on ties, as
+//! PyTorch); avg_pool2d sums an unfold; adaptive average pooling multiplies
+//! by constant averaging matrices on each side (P_h·X·P_wᵀ).
+
+use crate::conv::{unfold, Window};
+use crate::indexing::take;
+use crate::VarOps;
+use chainrule_tape::error::{Error, Result};
+use chainrule_tape::shape::fmt_shape;
+use chainrule_tape::{Element, Tensor, Var};
+
+fn nchw<T: Element>(op: &'static str, x: &Var<T>) -> Result<(usize, usize, usize, usize)> {
+    match *x.shape() {
+        [n, c, h, w] => Ok((n, c, h, w)),
+        _ => Err(Error::shape(
+            op,
+            format!("expected [N, C, H, W], got {}", fmt_shape(x.shape())),
+        )),
+    }
+}
+
+fn check_padding(op: &'static str, win: &Window) -> Result<()> {
+    let (kh, kw) = win.kernel;
+    if 2 * win.padding.0 > kh || 2 * win.padding.1 > kw {
+        return Err(Error::argument(
+            op,
+            format!(
+                "padding {:?} must be at most half the kernel {:?}",
+                win.padding, win.kernel
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Max over each window (padding never wins). ∂/∂x routes G to each window's argmax.
+#[track_caller]
+pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
+    let op = "max_pool2d";
+    let (n, c, h, w) = nchw(op, x)?;
+    check_padding(op, &window)?;
+    let (oh, ow) = window.output_size(op, h, w)?;
+    let Window {
+        kernel: (kh, kw),
+        stride: (sh, sw),
+        padding: (ph, pw),
+        dilation: (dh, dw),
+    } = window;
+    let data = x.value().data();
+    let mut idx = Vec::with_capacity(n * c * oh * ow);
+    for plane in 0..n * c {
+        let base = plane * h * w;
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best: Option<(usize, T)> = None;
+                for i in 0..kh {
+                    let y = (oy * sh + i * dh) as isize - ph as isize;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    for j in 0..kw {
+                        let xx = (ox * sw + j * dw) as isize - pw as isize;
+                        if xx < 0 || xx >= w as isize {
+                            continue;
+                        }
+                        let at = base + y as usize * w + xx as usize;
+                        let v = data[at];
+                        let better = match best {
+                            None => true,
+                            Some((_, b)) => !b.is_nan() && (v > b || v.is_nan()),
+                        };
+                        if better {
+                            best = Some((at, v));
+                        }
+                    }
+                }
+                // Padding ≤ half the kernel: every window holds a real pixel.
+                idx.push(best.map_or(base, |(at, _)| at));
+            }
+        }
+    }
+    take(x, idx.into(), &[n, c, oh, ow])
+}
+
+/// Mean over each window; with `count_include_pad` the padding's zeros count
+/// in the divisor (PyTorch's default), otherwise only real pixels do.
+#[track_caller]
+pub fn avg_pool2d<T: Element>(
+    x: &Var<T>,
+    window: Window,
+    count_include_pad: bool,
+) -> Result<Var<T>> {
+    let op = "avg_pool2d";
+    let (n, c, h, w) = nchw(op, x)?;
+    check_padding(op, &window)?;
+    if window.dilation != (1, 1) {
+        return Err(Error::argument(op, "avg_pool2d has no dilation"));
+    }
+    let (oh, ow) = window.output_size(op, h, w)?;
+    let k = window.kernel.0 * window.kernel.1;
+    let sums = unfold(x, window)?
+        .try_reshape_to(&[n, c, k, oh * ow])?
+        .try_sum(&[2], false)?;
+    let divisor: Vec<T> = (0..oh * ow)
+        .map(|pos| {
+            let count = if count_include_pad {
+                // Windows are clipped to the padded image only.
+                k
+            } else {
+                let (oy, ox) = (pos / ow, pos % ow);
+                let rows = (0..window.kernel.0)
+                    .filter(|i| {
+                        let y = (oy * window.stride.0 + i) as isize - window.padding.0 as isize;
+                        y >= 0 && y < h as isize
+                    })
+                    .count();
+                let cols = (0..window.kernel.1)
+                    .filter(|j| {
+                        let xx = (ox * window.stride.1 + j) as isize - window.padding.1 as isize;
+                        xx >= 0 && xx < w as isize
+                    })
+                    .count();
+                rows * cols
+            };
+            T::one() / T::from_f64(count as f64)
+        })
+        .collect();
+    sums.try_mul(&Var::constant(Tensor::from_vec([oh * ow], divisor)))?
+        .try_reshape_to(&[n, c, oh, ow])
+}
+
+/// Averaging matrix [out, n]: row i averages [⌊i·n/out⌋, ⌈(i+1)·n/out⌉).
+fn averaging_matrix<T: Element>(out: usize, n: usize) -> Tensor<T> {
+    let mut m = vec![T::zero(); out * n];
+    for i in 0..out {
+        let (start, end) = (i * n / out, ((i + 1) * n).div_ceil(out));
+        let v = T::one() / T::from_f64((end - start) as f64);
+        for j in start..end {
+            m[i * n + j] = v;
+        }
+    }
+    Tensor::from_vec([out, n], m)
+}
+
+/// Adaptive average pooling to (oh, ow), as `torch.nn.functional.adaptive_avg_pool2d`.
+#[track_caller]
+pub fn adaptive_avg_pool2d<T: Element>(x: &Var<T>, out: (usize, usize)) -> Result<Var<T>> {
+    let op = "adaptive_avg_pool2d";
+    let (_, _, h, w) = nchw(op, x)?;
+    if out.0 == 0 || out.1 == 0 || h == 0 || w == 0 {
+        return Err(Error::argument(
+            op,
+            format!("output size {out:?} for input {}", fmt_shape(x.shape())),
+        ));
+    }
+    let ph = Var::constant(averaging_matrix::<T>(out.0, h));
+    let pw = Var::constant(averaging_matrix::<T>(out.1, w));
+    ph.try_matmul(x)?.try_matmul_t(&pw, false, true)
+}
