@@ -12,12 +12,15 @@ pub enum Workload {
     Tiny,
     /// 1024x1024 @ 1024x1024 f32 forward and backward of sum(): GEMM throughput.
     Matmul,
+    /// A batch of 64 28x28 images through Conv2d(1,32,3,pad 1), ReLU, Conv2d(32,64,3,pad 1), mean; forward and backward.
+    Conv,
 }
 
 pub fn run(workload: Workload) -> ExitCode {
     let line = match workload {
         Workload::Tiny => tiny(),
         Workload::Matmul => matmul(),
+        Workload::Conv => conv(),
     };
     println!("{line}");
     ExitCode::SUCCESS
@@ -115,6 +118,40 @@ fn matmul() -> serde_json::Value {
         "median_sec": total,
         "gflops": 3.0 * flop / total / 1e9,
         "forward_gflops": flop / forward / 1e9,
+        "peak_rss_mib": peak_rss_mib(),
+    })
+}
+
+fn conv() -> serde_json::Value {
+    use chainrule::ops::conv2d;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
+    let x0 = Tensor::<f32>::randn([64, 1, 28, 28], &mut rng);
+    let bound = |fan_in: f64| 1.0 / fan_in.sqrt();
+    let w1 = Tensor::<f32>::rand_uniform([32, 1, 3, 3], -bound(9.0), bound(9.0), &mut rng);
+    let b1 = Tensor::<f32>::rand_uniform([32], -bound(9.0), bound(9.0), &mut rng);
+    let w2 = Tensor::<f32>::rand_uniform([64, 32, 3, 3], -bound(288.0), bound(288.0), &mut rng);
+    let b2 = Tensor::<f32>::rand_uniform([64], -bound(288.0), bound(288.0), &mut rng);
+    let mut times = Vec::new();
+    for rep in 0..13 {
+        let t = Instant::now();
+        let g = Graph::<f32>::new();
+        let x = Var::constant(x0.clone());
+        let params = [&w1, &b1, &w2, &b2].map(|p| g.leaf(p.clone()));
+        let h = conv2d(&x, &params[0], Some(&params[1]), (1, 1), (1, 1), (1, 1), 1)
+            .expect("valid shapes")
+            .relu();
+        let y = conv2d(&h, &params[2], Some(&params[3]), (1, 1), (1, 1), (1, 1), 1)
+            .expect("valid shapes");
+        y.mean_all().backward();
+        assert_eq!(params[2].grad().unwrap().shape(), &[64, 32, 3, 3]);
+        if rep >= 3 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    json!({
+        "workload": "conv",
+        "batch": 64,
+        "median_sec": median(times),
         "peak_rss_mib": peak_rss_mib(),
     })
 }

@@ -3,6 +3,7 @@
 
     python3 tools/torch_reference/bench_torch.py tiny
     python3 tools/torch_reference/bench_torch.py matmul
+    python3 tools/torch_reference/bench_torch.py conv
 
 Prints one JSON line with the same keys as chainrule's. Uses 2 threads
 (torch.set_num_threads(2)), as chainrule uses the machine's 2 cores.
@@ -74,8 +75,24 @@ def matmul():
             "forward_gflops": flop / forward / 1e9, "peak_rss_mib": peak_rss_mib()}
 
 
+def conv():
+    """64 images of 28x28 through Conv2d(1,32,3,pad 1), ReLU, Conv2d(32,64,3,pad 1), mean; fwd+bwd."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 1, 28, 28, generator=g)
+    c1, c2 = torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.Conv2d(32, 64, 3, padding=1)
+    times = []
+    for rep in range(13):
+        t = time.perf_counter()
+        for p in [*c1.parameters(), *c2.parameters()]:
+            p.grad = None
+        c2(torch.relu(c1(x))).mean().backward()
+        if rep >= 3:
+            times.append(time.perf_counter() - t)
+    return {"workload": "conv", "batch": 64, "median_sec": statistics.median(times), "peak_rss_mib": peak_rss_mib()}
+
+
 if __name__ == "__main__":
-    workloads = {"tiny": tiny, "matmul": matmul}
+    workloads = {"tiny": tiny, "matmul": matmul, "conv": conv}
     if len(sys.argv) != 2 or sys.argv[1] not in workloads:
         sys.exit(f"usage: bench_torch.py {{{'|'.join(workloads)}}}")
     print(json.dumps(workloads[sys.argv[1]]()))

@@ -79,35 +79,33 @@ impl Window {
     }
 }
 
-/// For each (kernel offset, output position): the input offset within one
-/// channel plane, or None in the padding. Shared by unfold and fold.
-fn for_each_tap(
-    win: &Window,
-    (h, w): (usize, usize),
-    (oh, ow): (usize, usize),
-    mut f: impl FnMut(usize, usize, usize),
-) {
-    let Window {
-        kernel: (kh, kw),
-        stride: (sh, sw),
-        padding: (ph, pw),
-        dilation: (dh, dw),
-    } = *win;
+/// Output positions o in [lo, hi) whose input coordinate o·stride + offset
+/// lies in [0, size).
+fn valid_range(out_len: usize, size: usize, stride: usize, offset: isize) -> (usize, usize) {
+    let s = stride as isize;
+    let lo = if offset >= 0 { 0 } else { (-offset + s - 1) / s };
+    let hi = (size as isize - offset + s - 1).div_euclid(s).clamp(0, out_len as isize);
+    (lo.min(hi) as usize, hi as usize)
+}
+
+/// For each kernel tap and output row, the run of valid output columns:
+/// `f(tap, first output position, first input offset, count)`; consecutive
+/// output positions step the input offset by the column stride. Shared by
+/// unfold and fold, so padding never costs a per-pixel branch.
+fn for_each_run(win: &Window, (h, w): (usize, usize), (oh, ow): (usize, usize), mut f: impl FnMut(usize, usize, usize, usize)) {
+    let Window { kernel: (kh, kw), stride: (sh, sw), padding: (ph, pw), dilation: (dh, dw) } = *win;
     for i in 0..kh {
+        let (y_lo, y_hi) = valid_range(oh, h, sh, (i * dh) as isize - ph as isize);
         for j in 0..kw {
-            let tap = i * kw + j;
-            for oy in 0..oh {
-                let y = (oy * sh + i * dh) as isize - ph as isize;
-                if y < 0 || y >= h as isize {
-                    continue;
-                }
-                for ox in 0..ow {
-                    let x = (ox * sw + j * dw) as isize - pw as isize;
-                    if x < 0 || x >= w as isize {
-                        continue;
-                    }
-                    f(tap, oy * ow + ox, y as usize * w + x as usize);
-                }
+            let x_off = (j * dw) as isize - pw as isize;
+            let (x_lo, x_hi) = valid_range(ow, w, sw, x_off);
+            if x_lo >= x_hi {
+                continue;
+            }
+            for oy in y_lo..y_hi {
+                let y = oy * sh + i * dh - ph;
+                let x0 = (x_lo * sw) as isize + x_off;
+                f(i * kw + j, oy * ow + x_lo, y * w + x0 as usize, x_hi - x_lo);
             }
         }
     }
@@ -120,33 +118,40 @@ fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)
     let l = out_hw.0 * out_hw.1;
     let mut cols = vec![T::zero(); n * c * k * l];
     let plane = h * w;
+    let sw = win.stride.1;
     // One task per (sample, channel): each writes its own k×L block.
     cols.par_chunks_mut(k * l)
         .zip(x.data().par_chunks(plane))
         .for_each(|(block, src)| {
-            for_each_tap(win, (h, w), out_hw, |tap, pos, off| {
-                block[tap * l + pos] = src[off]
+            for_each_run(win, (h, w), out_hw, |tap, pos, off, count| {
+                let dst = &mut block[tap * l + pos..tap * l + pos + count];
+                if sw == 1 {
+                    dst.copy_from_slice(&src[off..off + count]);
+                } else {
+                    for (d, s) in dst.iter_mut().zip(src[off..].iter().step_by(sw)) {
+                        *d = *s;
+                    }
+                }
             });
         });
     Tensor::from_vec([n, c * k, l], cols)
 }
 
-fn fold_kernel<T: Element>(
-    cols: &Tensor<T>,
-    win: &Window,
-    (c, h, w): (usize, usize, usize),
-    out_hw: (usize, usize),
-) -> Tensor<T> {
+fn fold_kernel<T: Element>(cols: &Tensor<T>, win: &Window, (c, h, w): (usize, usize, usize), out_hw: (usize, usize)) -> Tensor<T> {
     let n = cols.shape()[0];
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
     let plane = h * w;
+    let sw = win.stride.1;
     let mut out = vec![T::zero(); n * c * plane];
     out.par_chunks_mut(plane)
         .zip(cols.data().par_chunks(k * l))
         .for_each(|(dst, block)| {
-            for_each_tap(win, (h, w), out_hw, |tap, pos, off| {
-                dst[off] = dst[off] + block[tap * l + pos]
+            for_each_run(win, (h, w), out_hw, |tap, pos, off, count| {
+                let src = &block[tap * l + pos..tap * l + pos + count];
+                for (d, s) in dst[off..].iter_mut().step_by(sw).zip(src) {
+                    *d = *d + *s;
+                }
             });
         });
     Tensor::from_vec([n, c, h, w], out)

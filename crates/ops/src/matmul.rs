@@ -17,7 +17,7 @@ use smallvec::smallvec;
 
 /// Below this many multiply-adds per matrix, a batch runs its matrices in parallel
 /// (rayon) instead of relying on GEMM's own threads.
-const SMALL_GEMM: usize = 1 << 18;
+const BATCH_PARALLEL_GEMM: usize = 1 << 25;
 
 /// `op(A)·op(B)` over the last two dimensions; leading dimensions broadcast.
 pub struct MatMul {
@@ -244,7 +244,7 @@ pub fn matmul_forward<T: Element>(
             )
         }
     };
-    if count > 1 && m * n * k < SMALL_GEMM {
+    if count > 1 && m * n * k < BATCH_PARALLEL_GEMM {
         out.par_chunks_mut(m * n)
             .enumerate()
             .for_each(|(i, c)| gemm_one(i, c));
