@@ -11,7 +11,12 @@ pub use chainrule_tape as tape;
 
 /// The names most programs use.
 pub mod prelude {
-    pub use chainrule_ops::VarOps;
+    pub use chainrule_ops::loss::{self, ClassLossOptions, Reduction};
+    pub use chainrule_ops::{
+        adaptive_avg_pool2d, argmax, argmin, avg_pool2d, batch_norm, concat, conv1d, conv2d,
+        conv_transpose2d, dropout, layer_norm, max_pool2d, one_hot, stack, topk_indices, where_,
+        Compare, Gelu, Indices, VarOps, Window,
+    };
     pub use chainrule_optim::{
         Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,
         Optimizer, Rmsprop, RmspropConfig, Sgd, SgdConfig,

@@ -83,8 +83,14 @@ impl Window {
 /// lies in [0, size).
 fn valid_range(out_len: usize, size: usize, stride: usize, offset: isize) -> (usize, usize) {
     let s = stride as isize;
-    let lo = if offset >= 0 { 0 } else { (-offset + s - 1) / s };
-    let hi = (size as isize - offset + s - 1).div_euclid(s).clamp(0, out_len as isize);
+    let lo = if offset >= 0 {
+        0
+    } else {
+        (-offset + s - 1) / s
+    };
+    let hi = (size as isize - offset + s - 1)
+        .div_euclid(s)
+        .clamp(0, out_len as isize);
     (lo.min(hi) as usize, hi as usize)
 }
 
@@ -92,8 +98,18 @@ fn valid_range(out_len: usize, size: usize, stride: usize, offset: isize) -> (us
 /// `f(tap, first output position, first input offset, count)`; consecutive
 /// output positions step the input offset by the column stride. Shared by
 /// unfold and fold, so padding never costs a per-pixel branch.
-fn for_each_run(win: &Window, (h, w): (usize, usize), (oh, ow): (usize, usize), mut f: impl FnMut(usize, usize, usize, usize)) {
-    let Window { kernel: (kh, kw), stride: (sh, sw), padding: (ph, pw), dilation: (dh, dw) } = *win;
+fn for_each_run(
+    win: &Window,
+    (h, w): (usize, usize),
+    (oh, ow): (usize, usize),
+    mut f: impl FnMut(usize, usize, usize, usize),
+) {
+    let Window {
+        kernel: (kh, kw),
+        stride: (sh, sw),
+        padding: (ph, pw),
+        dilation: (dh, dw),
+    } = *win;
     for i in 0..kh {
         let (y_lo, y_hi) = valid_range(oh, h, sh, (i * dh) as isize - ph as isize);
         for j in 0..kw {
@@ -137,7 +153,12 @@ fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)
     Tensor::from_vec([n, c * k, l], cols)
 }
 
-fn fold_kernel<T: Element>(cols: &Tensor<T>, win: &Window, (c, h, w): (usize, usize, usize), out_hw: (usize, usize)) -> Tensor<T> {
+fn fold_kernel<T: Element>(
+    cols: &Tensor<T>,
+    win: &Window,
+    (c, h, w): (usize, usize, usize),
+    out_hw: (usize, usize),
+) -> Tensor<T> {
     let n = cols.shape()[0];
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;

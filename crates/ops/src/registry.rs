@@ -68,7 +68,10 @@ pub fn shape(ranks: std::ops::RangeInclusive<usize>, max_dim: usize) -> BoxedStr
         .boxed()
 }
 
-fn unary_case(ranks: std::ops::RangeInclusive<usize>, domain: Domain) -> BoxedStrategy<Inputs> {
+pub(crate) fn unary_case(
+    ranks: std::ops::RangeInclusive<usize>,
+    domain: Domain,
+) -> BoxedStrategy<Inputs> {
     shape(ranks, 4)
         .prop_flat_map(move |s| tensor(s, domain))
         .prop_map(|t| vec![t])

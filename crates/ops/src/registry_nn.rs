@@ -11,7 +11,9 @@ use crate::activations::Gelu;
 use crate::conv::Window;
 use crate::indexing::Indices;
 use crate::loss::{self, ClassLossOptions, Reduction};
-use crate::registry::{case, grid_tensor, tensor, Domain, Inputs, OpCase, ANY, POSITIVE};
+use crate::registry::{
+    case, grid_tensor, tensor, unary_case, Domain, Inputs, OpCase, ANY, POSITIVE,
+};
 use crate::{VarOps, *};
 use chainrule_tape::shape::numel;
 use chainrule_tape::{Element, Tensor};
@@ -167,43 +169,50 @@ fn activation_cases() -> Vec<OpCase> {
         case!(
             "leaky_relu",
             ["leaky_relu"],
-            unary(&[2, 5], Domain::AwayFromZero),
+            unary_case(1..=3, Domain::AwayFromZero),
             |v| v[0].try_leaky_relu(0.2)
         ),
-        case!("elu", ["elu"], unary(&[2, 5], Domain::AwayFromZero), |v| v
-            [0]
-        .try_elu(1.3)),
+        case!(
+            "elu",
+            ["elu"],
+            unary_case(1..=3, Domain::AwayFromZero),
+            |v| v[0].try_elu(1.3)
+        ),
         case!(
             "selu",
             ["elu", "mul_scalar"],
-            unary(&[2, 5], Domain::AwayFromZero),
+            unary_case(1..=3, Domain::AwayFromZero),
             |v| v[0].try_selu()
         ),
         case!(
             "gelu_exact",
             ["normal_cdf", "mul"],
-            unary(&[2, 5], Domain::Range(-3.0, 3.0)),
+            unary_case(1..=3, Domain::Range(-3.0, 3.0)),
             |v| v[0].try_gelu(Gelu::Exact)
         ),
         case!(
             "gelu_tanh",
             ["tanh"],
-            unary(&[2, 5], Domain::Range(-3.0, 3.0)),
+            unary_case(1..=3, Domain::Range(-3.0, 3.0)),
             |v| v[0].try_gelu(Gelu::Tanh)
         ),
-        case!("softplus_beta2", ["softplus"], unary(&[2, 5], ANY), |v| v
-            [0]
-        .try_softplus(2.0, 20.0)),
+        case!(
+            "softplus_beta2",
+            ["softplus"],
+            unary_case(1..=3, ANY),
+            |v| v[0].try_softplus(2.0, 20.0)
+        ),
         case!(
             "softplus_linear_region",
             ["softplus"],
             unary(&[4], Domain::Range(2.0, 3.0)),
             |v| v[0].try_softplus(2.0, 3.0)
         ),
-        case!("silu", ["sigmoid", "mul"], unary(&[2, 5], ANY), |v| v[0]
+        case!("silu", ["sigmoid", "mul"], unary_case(1..=3, ANY), |v| v[0]
             .try_silu()),
-        case!("mish", ["softplus", "tanh"], unary(&[2, 5], ANY), |v| v[0]
-            .try_mish()),
+        case!("mish", ["softplus", "tanh"], unary_case(1..=3, ANY), |v| v
+            [0]
+        .try_mish()),
         case!(
             "hardtanh",
             ["hardtanh"],
@@ -215,21 +224,24 @@ fn activation_cases() -> Vec<OpCase> {
         case!(
             "softsign",
             ["abs", "div"],
-            unary(&[2, 5], Domain::AwayFromZero),
+            unary_case(1..=3, Domain::AwayFromZero),
             |v| v[0].try_softsign()
         ),
         case!(
             "log_sigmoid",
             ["softplus"],
-            unary(&[2, 5], Domain::Range(-6.0, 6.0)),
+            unary_case(1..=3, Domain::Range(-6.0, 6.0)),
             |v| v[0].try_log_sigmoid()
         ),
-        case!("softmax", ["softmax"], unary(&[3, 4], ANY), |v| v[0]
+        case!("softmax", ["softmax"], unary_case(1..=3, ANY), |v| v[0]
             .try_softmax(-1)),
-        case!("log_softmax", ["log_softmax"], unary(&[3, 4], ANY), |v| v
-            [0]
-        .try_log_softmax(0)),
-        case!("logsumexp", ["logsumexp"], unary(&[2, 3, 4], ANY), |v| v[0]
+        case!(
+            "log_softmax",
+            ["log_softmax"],
+            unary_case(1..=3, ANY),
+            |v| v[0].try_log_softmax(0)
+        ),
+        case!("logsumexp", ["logsumexp"], unary_case(2..=4, ANY), |v| v[0]
             .try_logsumexp(1, false)),
         case!(
             "logsumexp_keepdim",

@@ -15,7 +15,10 @@ fn finite(t: &Tensor<f64>) -> bool {
 #[test]
 fn softmax_family_and_losses_stay_finite_at_plus_minus_1000() {
     let g = Graph::<f64>::new();
-    let x = g.leaf(Tensor::from_vec([2, 3], vec![1000.0, -1000.0, 0.0, -1000.0, -999.0, 1000.0]));
+    let x = g.leaf(Tensor::from_vec(
+        [2, 3],
+        vec![1000.0, -1000.0, 0.0, -1000.0, -999.0, 1000.0],
+    ));
     let sm = x.softmax(-1);
     // exp(−1000 − 1000) underflows to exactly 0; the rows still sum to 1.
     assert_eq!(sm.value().data()[0], 1.0);
@@ -23,7 +26,12 @@ fn softmax_family_and_losses_stay_finite_at_plus_minus_1000() {
     assert_eq!(lsm.value().data()[1], -2000.0);
     let lse = x.logsumexp(-1, false);
     assert!((lse.value().data()[1] - 1000.0).abs() < 1e-12);
-    let ce = loss::cross_entropy(&x, &Indices::vector(vec![1, 0]), &ClassLossOptions::default()).unwrap();
+    let ce = loss::cross_entropy(
+        &x,
+        &Indices::vector(vec![1, 0]),
+        &ClassLossOptions::default(),
+    )
+    .unwrap();
     assert!((ce.item() - 2000.0).abs() < 1e-9, "{}", ce.item());
     let total = &(&(&sm.sum_all() + &lsm.sum_all()) + &lse.sum_all()) + &ce;
     let [dx] = grad(&total, [&x], false);
@@ -31,7 +39,8 @@ fn softmax_family_and_losses_stay_finite_at_plus_minus_1000() {
 
     let y = g.leaf(Tensor::from_vec([3], vec![1.0, 0.0, 1.0]));
     let logits = g.leaf(Tensor::from_vec([3], vec![-1000.0, -1000.0, 1000.0]));
-    let bce = loss::binary_cross_entropy_with_logits(&logits, &y, None, None, Reduction::Sum).unwrap();
+    let bce =
+        loss::binary_cross_entropy_with_logits(&logits, &y, None, None, Reduction::Sum).unwrap();
     assert!((bce.item() - 1000.0).abs() < 1e-9, "{}", bce.item());
     let [dl] = grad(&bce, [&logits], false);
     assert_eq!(dl.value().data(), &[-1.0, 0.0, 0.0]);
@@ -60,7 +69,15 @@ fn gradients_at_kinks_follow_pytorch() {
 fn max_pool_routes_a_tie_to_the_first_maximum() {
     let g = Graph::new();
     let x = g.leaf(Tensor::from_vec([1, 1, 2, 2], vec![3.0, 3.0, 1.0, 3.0]));
-    let y = max_pool2d(&x, Window { kernel: (2, 2), stride: (2, 2), padding: (0, 0), dilation: (1, 1) });
+    let y = max_pool2d(
+        &x,
+        Window {
+            kernel: (2, 2),
+            stride: (2, 2),
+            padding: (0, 0),
+            dilation: (1, 1),
+        },
+    );
     let [dx] = grad(&y.unwrap().sum_all(), [&x], false);
     assert_eq!(dx.value().data(), &[1.0, 0.0, 0.0, 0.0]);
 }
@@ -80,7 +97,11 @@ fn dropout_zeroes_a_fraction_p_scales_survivors_and_repeats_with_the_seed() {
     let again = dropout(&x, p, true, &mut StdRng::seed_from_u64(5)).unwrap();
     assert_eq!(y.value().data(), again.value().data());
     let [dx] = grad(&y.sum_all(), [&x], false);
-    assert_eq!(dx.value().data(), y.value().data(), "the gradient is the scaled mask");
+    assert_eq!(
+        dx.value().data(),
+        y.value().data(),
+        "the gradient is the scaled mask"
+    );
     let eval = dropout(&x, p, false, &mut StdRng::seed_from_u64(5)).unwrap();
     assert_eq!(eval.value().data(), x.value().data());
     assert!(dropout(&x, 1.5, true, &mut StdRng::seed_from_u64(5)).is_err());
@@ -90,14 +111,22 @@ fn dropout_zeroes_a_fraction_p_scales_survivors_and_repeats_with_the_seed() {
 fn batch_norm_returns_the_batch_mean_and_unbiased_variance() {
     let g = Graph::<f64>::new();
     // Channel 0 holds 1, 2, 3, 6 over (N = 2, L = 2); channel 1 holds 0, 0, 4, 4.
-    let x = g.leaf(Tensor::from_vec([2, 2, 2], vec![1.0, 2.0, 0.0, 0.0, 3.0, 6.0, 4.0, 4.0]));
+    let x = g.leaf(Tensor::from_vec(
+        [2, 2, 2],
+        vec![1.0, 2.0, 0.0, 0.0, 3.0, 6.0, 4.0, 4.0],
+    ));
     let out = batch_norm(&x, None, None, None, 1e-5).unwrap();
     assert_eq!(out.batch_mean.unwrap().data(), &[3.0, 2.0]);
     // Unbiased: Σ(x − μ)²/(n − 1) = (4 + 1 + 0 + 9)/3 and 16/3.
     let var = out.batch_var.unwrap();
-    assert!((var.data()[0] - 14.0 / 3.0).abs() < 1e-12 && (var.data()[1] - 16.0 / 3.0).abs() < 1e-12);
+    assert!(
+        (var.data()[0] - 14.0 / 3.0).abs() < 1e-12 && (var.data()[1] - 16.0 / 3.0).abs() < 1e-12
+    );
     // Eval mode uses the given statistics: (x − m)/√(v + ε).
-    let (m, v) = (Tensor::from_vec([2], vec![1.0, 0.0]), Tensor::from_vec([2], vec![3.0, 1.0]));
+    let (m, v) = (
+        Tensor::from_vec([2], vec![1.0, 0.0]),
+        Tensor::from_vec([2], vec![3.0, 1.0]),
+    );
     let eval = batch_norm(&x, Some((&m, &v)), None, None, 0.0).unwrap();
     assert!((eval.output.value().data()[4] - 2.0 / 3f64.sqrt()).abs() < 1e-12);
 }
@@ -115,33 +144,82 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
     let x = g.leaf(Tensor::<f64>::zeros([2, 3]));
     let e = err_of(x.try_gather(1, &Indices::new(vec![2, 1], vec![0, 3]).unwrap()));
     assert_eq!(e.kind, ErrorKind::Argument);
-    assert_eq!(e.to_string(), "gather: index 3 is out of range for dimension 1 (size 3) of [2, 3]");
+    assert_eq!(
+        e.to_string(),
+        "gather: index 3 is out of range for dimension 1 (size 3) of [2, 3]"
+    );
     let e = err_of(x.try_index_select(0, &[2]));
-    assert!(e.to_string().starts_with("index_select: index 2 is out of range"), "{e}");
-    let e = err_of(loss::cross_entropy(&x, &Indices::vector(vec![0, 5]), &ClassLossOptions::default()));
-    assert_eq!(e.to_string(), "cross_entropy: target class 5 is out of range for 3 classes");
-    let e = err_of(loss::cross_entropy(&x, &Indices::vector(vec![0]), &ClassLossOptions::default()));
-    assert_eq!(e.to_string(), "cross_entropy: 1 targets for 2 rows of logits");
+    assert!(
+        e.to_string()
+            .starts_with("index_select: index 2 is out of range"),
+        "{e}"
+    );
+    let e = err_of(loss::cross_entropy(
+        &x,
+        &Indices::vector(vec![0, 5]),
+        &ClassLossOptions::default(),
+    ));
+    assert_eq!(
+        e.to_string(),
+        "cross_entropy: target class 5 is out of range for 3 classes"
+    );
+    let e = err_of(loss::cross_entropy(
+        &x,
+        &Indices::vector(vec![0]),
+        &ClassLossOptions::default(),
+    ));
+    assert_eq!(
+        e.to_string(),
+        "cross_entropy: 1 targets for 2 rows of logits"
+    );
     let e = err_of(concat(&[&x, &g.leaf(Tensor::zeros([3, 3]))], 1));
-    assert_eq!(e.to_string(), "concat: [2, 3] and [3, 3] differ outside dimension 1");
+    assert_eq!(
+        e.to_string(),
+        "concat: [2, 3] and [3, 3] differ outside dimension 1"
+    );
     let e = err_of(x.try_slice(1, 2, 5, 1));
     assert!(e.to_string().starts_with("slice: [2, 3]: [2:5:1]"), "{e}");
 
     let img = g.leaf(Tensor::<f64>::zeros([1, 2, 4, 4]));
     let w = g.leaf(Tensor::zeros([3, 2, 5, 5]));
     let e = err_of(conv2d(&img, &w, None, (1, 1), (0, 0), (1, 1), 1));
-    assert_eq!(e.to_string(), "conv2d: kernel (5, 5) (dilation (1, 1)) is larger than the padded input 4x4");
+    assert_eq!(
+        e.to_string(),
+        "conv2d: kernel (5, 5) (dilation (1, 1)) is larger than the padded input 4x4"
+    );
     let w3 = g.leaf(Tensor::zeros([3, 2, 3, 3]));
     let e = err_of(conv2d(&img, &w3, None, (0, 1), (0, 0), (1, 1), 1));
-    assert!(e.to_string().starts_with("conv2d: kernel (3, 3), stride (0, 1)"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("conv2d: kernel (3, 3), stride (0, 1)"),
+        "{e}"
+    );
     let w_bad = g.leaf(Tensor::zeros([3, 3, 3, 3]));
     let e = err_of(conv2d(&img, &w_bad, None, (1, 1), (0, 0), (1, 1), 1));
     assert_eq!(e.kind, ErrorKind::Shape);
-    assert!(e.to_string().contains("[1, 2, 4, 4]") && e.to_string().contains("[3, 3, 3, 3]"), "{e}");
-    let e = err_of(max_pool2d(&img, Window { kernel: (2, 2), stride: (2, 2), padding: (2, 2), dilation: (1, 1) }));
-    assert!(e.to_string().starts_with("max_pool2d: padding (2, 2) must be at most half"), "{e}");
+    assert!(
+        e.to_string().contains("[1, 2, 4, 4]") && e.to_string().contains("[3, 3, 3, 3]"),
+        "{e}"
+    );
+    let e = err_of(max_pool2d(
+        &img,
+        Window {
+            kernel: (2, 2),
+            stride: (2, 2),
+            padding: (2, 2),
+            dilation: (1, 1),
+        },
+    ));
+    assert!(
+        e.to_string()
+            .starts_with("max_pool2d: padding (2, 2) must be at most half"),
+        "{e}"
+    );
     let e = err_of(avg_pool2d(&x, Window::square(2), true));
-    assert_eq!(e.to_string(), "avg_pool2d: expected [N, C, H, W], got [2, 3]");
+    assert_eq!(
+        e.to_string(),
+        "avg_pool2d: expected [N, C, H, W], got [2, 3]"
+    );
     let e = err_of(x.try_pad(&[1, 1, 1], 0.0));
     assert!(e.to_string().starts_with("pad: 3 pad values"), "{e}");
 }
