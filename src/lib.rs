@@ -5,12 +5,14 @@
 //! automatic differentiation. This crate re-exports the workspace's crates;
 //! `use chainrule::prelude::*` brings in what user code needs.
 
+pub use chainrule_nn as nn;
 pub use chainrule_ops as ops;
 pub use chainrule_optim as optim;
 pub use chainrule_tape as tape;
 
 /// The names most programs use.
 pub mod prelude {
+    pub use chainrule_nn::{Module, Sequential};
     pub use chainrule_ops::loss::{self, ClassLossOptions, Reduction};
     pub use chainrule_ops::{
         adaptive_avg_pool2d, argmax, argmin, avg_pool2d, batch_norm, concat, conv1d, conv2d,

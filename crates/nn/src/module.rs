@@ -80,8 +80,13 @@ pub trait Module<T: Element> {
         let _ = training;
     }
 
-    /// The layer as PyTorch prints it, e.g. `Linear(784, 256)`.
-    fn describe(&self) -> String;
+    /// The layer as PyTorch prints it, e.g. `Linear(784, 256)`; by default
+    /// the type's name.
+    fn describe(&self) -> String {
+        let full = std::any::type_name::<Self>();
+        let base = full.split('<').next().unwrap_or(full);
+        base.rsplit("::").next().unwrap_or(base).to_string()
+    }
 
     /// Named submodules, for the per-layer summary (none for a leaf layer).
     fn children(&self) -> Vec<(String, &dyn Module<T>)> {

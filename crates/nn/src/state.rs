@@ -183,10 +183,11 @@ pub fn save<T: Element>(
     written.map_err(io)
 }
 
+/// A file's tensors by name: (shape, values widened to f64).
+pub type RawTensors = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
+
 /// Reads a safetensors file's tensors as (name → shape, values in f64).
-pub fn read_tensors(
-    path: impl AsRef<Path>,
-) -> Result<BTreeMap<String, (Vec<usize>, Vec<f64>)>, StateError> {
+pub fn read_tensors(path: impl AsRef<Path>) -> Result<RawTensors, StateError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| StateError::Io {
         path: path.to_path_buf(),

@@ -1,0 +1,242 @@
+//! Modules: names, train/eval reaching every submodule, summary, PyTorch's
+//! default initialisation bounds, regularizers, and gradients through a
+//! whole model checked by finite differences.
+
+use chainrule_nn::regularize::{l1_penalty, l2_penalty, max_norm, Scope};
+use chainrule_nn::*;
+use chainrule_ops::VarOps;
+use chainrule_tape::{gradcheck, Graph, Parameter, Tensor, Var};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(5)
+}
+
+#[test]
+fn default_initialisation_is_pytorchs_bound() {
+    let mut r = rng();
+    let lin = Linear::<f64>::new(300, 200, &mut r);
+    let conv = Conv2d::<f64>::new(
+        8,
+        16,
+        3,
+        ConvOptions {
+            groups: 2,
+            ..Default::default()
+        },
+        &mut r,
+    );
+    // U(±1/√fan_in): fan_in 300 for the linear layer, 4·3·3 = 36 for the grouped conv.
+    for (p, fan_in) in [
+        (&lin.weight, 300.0),
+        (lin.bias.as_ref().unwrap(), 300.0),
+        (&conv.weight, 36.0),
+        (conv.bias.as_ref().unwrap(), 36.0),
+    ] {
+        let bound = 1.0 / f64::sqrt(fan_in);
+        let v = p.value();
+        let max = v.data().iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(max <= bound, "{max} > {bound}");
+        // U(±b) has variance b²/3; 60,000 weights put the sample within 5%.
+        if v.numel() > 1000 {
+            let var = v.data().iter().map(|x| x * x).sum::<f64>() / v.numel() as f64;
+            assert!((var / (bound * bound / 3.0) - 1.0).abs() < 0.05, "{var}");
+        }
+    }
+}
+
+#[test]
+fn names_modes_and_summary() {
+    let mut r = rng();
+    let inner = Sequential::<f32>::new()
+        .push(Linear::new(4, 4, &mut r))
+        .push(Dropout::new(0.5, 1));
+    let mut model = Sequential::new()
+        .push(Conv2d::new(
+            1,
+            2,
+            3,
+            ConvOptions {
+                padding: 1,
+                ..Default::default()
+            },
+            &mut r,
+        ))
+        .push(BatchNorm::new_2d(2, BatchNormOptions::default()))
+        .push(Flatten)
+        .push(Linear::new(2 * 2 * 2, 4, &mut r))
+        .push(inner);
+    let names: Vec<String> = model
+        .named_parameters()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "3.weight",
+            "3.bias",
+            "4.0.weight",
+            "4.0.bias"
+        ]
+    );
+    let buffers: Vec<String> = model.named_buffers().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        buffers,
+        ["1.running_mean", "1.running_var", "1.num_batches_tracked"]
+    );
+    assert_eq!(
+        model.num_parameters(),
+        2 * 9 + 2 + 2 + 2 + 8 * 4 + 4 + 16 + 4
+    );
+
+    // eval() reaches the dropout inside the inner Sequential: outputs repeat exactly.
+    let x = Tensor::<f32>::randn([3, 1, 2, 2], &mut r);
+    let run = |m: &Sequential<f32>| {
+        let g = Graph::new();
+        m.forward(&g, &g.input(x.clone())).value().to_vec()
+    };
+    model.eval();
+    assert_eq!(run(&model), run(&model));
+    model.train();
+    assert_ne!(
+        run(&model),
+        run(&model),
+        "dropout is active again in training mode"
+    );
+
+    let s = model.summary(&[3, 1, 2, 2]).unwrap();
+    let lines: Vec<&str> = s.lines().collect();
+    assert!(
+        lines[1].starts_with("0: Conv2d(1, 2, kernel_size=(3, 3)")
+            && lines[1].contains("[3, 2, 2, 2]")
+            && lines[1].trim_end().ends_with("20"),
+        "{s}"
+    );
+    assert!(
+        lines[5].starts_with("4.0: Linear(4, 4)") && lines[5].contains("[3, 4]"),
+        "{s}"
+    );
+    assert!(
+        s.ends_with(&format!("total parameters: {}\n", model.num_parameters())),
+        "{s}"
+    );
+}
+
+/// A custom module: a loop applying one shared layer three times, with a
+/// branch on the input's sign (define-by-run).
+struct Recurrent {
+    cell: Linear<f64>,
+    out: Linear<f64>,
+}
+
+impl Module<f64> for Recurrent {
+    fn try_forward(&self, g: &Graph<f64>, x: &Var<f64>) -> chainrule_tape::error::Result<Var<f64>> {
+        let mut h = x.clone();
+        for _ in 0..3 {
+            h = self.cell.try_forward(g, &h)?.try_tanh()?;
+        }
+        let y = self.out.try_forward(g, &h)?;
+        if x.value().data()[0] > 0.0 {
+            Ok(y)
+        } else {
+            Ok(y.neg())
+        }
+    }
+    fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Parameter<f64>)) {
+        self.cell.visit_parameters(&join(prefix, "cell"), f);
+        self.out.visit_parameters(&join(prefix, "out"), f);
+    }
+    fn describe(&self) -> String {
+        "Recurrent".into()
+    }
+}
+
+#[test]
+fn gradients_through_a_custom_module_with_shared_weights_pass_gradcheck() {
+    let mut r = rng();
+    let m = Recurrent {
+        cell: Linear::new(3, 3, &mut r),
+        out: Linear::new(3, 2, &mut r),
+    };
+    assert_eq!(m.named_parameters().len(), 4);
+    let x = Tensor::from_vec([2, 3], vec![0.3, -0.2, 0.5, 0.1, 0.4, -0.6]);
+    // With respect to the input: gradcheck (f64, PyTorch's tolerances).
+    let report = gradcheck(
+        |v| {
+            let g = v[0].graph().expect("gradcheck's inputs are leaves");
+            m.forward(&g, &v[0]).sum_all()
+        },
+        &[x.clone()],
+    );
+    assert!(report.passed(), "{report}");
+    let w0 = m.cell.weight.value();
+    // Analytic gradient of the cell weight through all three uses vs central differences.
+    let loss = |w: &Tensor<f64>| {
+        m.cell.weight.set_value(w.clone());
+        let g = Graph::new();
+        m.forward(&g, &g.input(x.clone())).sum_all().item()
+    };
+    m.cell.weight.set_value(w0.clone());
+    m.cell.weight.zero_grad();
+    let g = Graph::new();
+    m.forward(&g, &g.input(x.clone())).sum_all().backward();
+    let analytic = m.cell.weight.grad().unwrap();
+    for k in 0..w0.numel() {
+        let h = 1e-6;
+        let mut plus = w0.to_vec();
+        plus[k] += h;
+        let mut minus = w0.to_vec();
+        minus[k] -= h;
+        let numeric = (loss(&Tensor::from_vec([3, 3], plus))
+            - loss(&Tensor::from_vec([3, 3], minus)))
+            / (2.0 * h);
+        // Central differences in f64 with h = 1e-6: error ~1e-10.
+        assert!(
+            (numeric - analytic.data()[k]).abs() < 1e-8,
+            "weight {k}: {numeric} vs {}",
+            analytic.data()[k]
+        );
+    }
+}
+
+#[test]
+fn penalties_and_max_norm() {
+    let mut r = rng();
+    let model = Sequential::<f64>::new()
+        .push(Linear::new(2, 2, &mut r))
+        .push(BatchNorm::new_1d(2, BatchNormOptions::default()));
+    let w = &model.named_parameters()[0].1;
+    w.set_value(Tensor::from_vec([2, 2], vec![1.0, -2.0, 3.0, -4.0]));
+    let g = Graph::new();
+    assert_eq!(
+        l1_penalty(&g, &model, Scope::WeightsOnly).unwrap().item(),
+        10.0
+    );
+    assert_eq!(
+        l2_penalty(&g, &model, Scope::WeightsOnly).unwrap().item(),
+        30.0
+    );
+    // All: adds the bias (2 values) and BatchNorm's γ = 1, β = 0.
+    let b: f64 = model.named_parameters()[1]
+        .1
+        .value()
+        .data()
+        .iter()
+        .map(|v| v * v)
+        .sum();
+    assert!((l2_penalty(&g, &model, Scope::All).unwrap().item() - (30.0 + b + 2.0)).abs() < 1e-12);
+    let l1 = l1_penalty(&g, &model, Scope::WeightsOnly).unwrap();
+    l1.backward();
+    assert_eq!(w.grad().unwrap().data(), &[1.0, -1.0, 1.0, -1.0]);
+    // Rows of norm √5 and 5: capped at 2.5, only the second is rescaled.
+    assert_eq!(max_norm(w, 2.5), 1);
+    let v = w.value();
+    assert_eq!(&v.data()[..2], &[1.0, -2.0]);
+    assert!(((v.data()[2].powi(2) + v.data()[3].powi(2)).sqrt() - 2.5).abs() < 1e-6);
+}
