@@ -5,10 +5,13 @@
 //! automatic differentiation. This crate re-exports the workspace's crates;
 //! `use chainrule::prelude::*` brings in what user code needs.
 
+pub use chainrule_data as data;
 pub use chainrule_nn as nn;
 pub use chainrule_ops as ops;
 pub use chainrule_optim as optim;
 pub use chainrule_tape as tape;
+
+pub mod training;
 
 /// The names most programs use.
 pub mod prelude {

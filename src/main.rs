@@ -14,8 +14,7 @@ mod bench;
 mod explain;
 mod gradcheck_cmd;
 mod optbench;
-mod plotting;
-mod train_demo;
+mod train_cmd;
 
 /// chainrule: define-by-run deep learning with higher-order autodiff.
 #[derive(Parser)]
@@ -27,8 +26,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model (for now: a 1-16-1 tanh network fitted to a sine curve).
-    Train(train_demo::TrainArgs),
+    /// Train a CNN (or MLP) on Fashion-MNIST: progress, validation, checkpoints, test accuracy, confusion matrix, plots.
+    Train(train_cmd::TrainArgs),
     /// Run a benchmark workload and print one JSON line.
     Bench {
         /// Which workload.
@@ -45,7 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Train(args) => train_demo::run(&args),
+        Command::Train(args) => train_cmd::run(&args),
         Command::Bench { workload } => bench::run(workload),
         Command::Gradcheck(args) => gradcheck_cmd::run(&args),
         Command::Explain(args) => explain::run(&args),

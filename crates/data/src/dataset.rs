@@ -147,6 +147,20 @@ impl<'a, D: Dataset> DataLoader<'a, D> {
         chunks.into_iter().map(move |idx| self.batch(&idx))
     }
 
+    /// The batches in dataset order, whatever the regime's shuffling (for evaluation).
+    pub fn in_order(&self) -> impl Iterator<Item = Batch> + '_ {
+        let n = self.dataset.len();
+        let size = match self.regime {
+            Regime::FullBatch => n.max(1),
+            Regime::MiniBatch(b) => b.max(1),
+            Regime::Stochastic | Regime::Online => 1,
+        };
+        (0..n).step_by(size).map(move |start| {
+            let idx: Vec<usize> = (start..(start + size).min(n)).collect();
+            self.batch(&idx)
+        })
+    }
+
     /// Number of batches per epoch.
     pub fn batches_per_epoch(&self) -> usize {
         let n = self.dataset.len();

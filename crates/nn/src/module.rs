@@ -80,6 +80,13 @@ pub trait Module<T: Element> {
         let _ = training;
     }
 
+    /// Restarts the random streams of stochastic layers (dropout) from
+    /// `seed`, so a run resumed at an epoch boundary draws the same masks;
+    /// containers pass a distinct derived seed to each child.
+    fn reseed(&self, seed: u64) {
+        let _ = seed;
+    }
+
     /// The layer as PyTorch prints it, e.g. `Linear(784, 256)`; by default
     /// the type's name.
     fn describe(&self) -> String {
@@ -203,6 +210,9 @@ impl<T: Element, M: Module<T> + ?Sized> Module<T> for Box<M> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn reseed(&self, seed: u64) {
+        (**self).reseed(seed)
     }
     fn children(&self) -> Vec<(String, &dyn Module<T>)> {
         (**self).children()

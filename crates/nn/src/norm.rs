@@ -276,4 +276,7 @@ impl<T: Element> Module<T> for Dropout {
     fn describe(&self) -> String {
         format!("Dropout(p={})", self.p)
     }
+    fn reseed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|p| p.into_inner()) = StdRng::seed_from_u64(seed);
+    }
 }

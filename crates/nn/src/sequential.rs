@@ -69,6 +69,11 @@ impl<T: Element> Module<T> for Sequential<T> {
     fn describe(&self) -> String {
         format!("Sequential({} layers)", self.layers.len())
     }
+    fn reseed(&self, seed: u64) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.reseed(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        }
+    }
     fn children(&self) -> Vec<(String, &dyn Module<T>)> {
         self.layers
             .iter()

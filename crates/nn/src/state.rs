@@ -134,19 +134,29 @@ pub fn save<T: Element>(
     m: &(impl Module<T> + ?Sized),
     path: impl AsRef<Path>,
 ) -> Result<(), StateError> {
+    write_tensors(path, &state_dict(m), HashMap::new())
+}
+
+/// Writes named tensors (and extra metadata entries) to a safetensors file
+/// atomically, with a CRC-32 per tensor in the metadata.
+pub fn write_tensors<T: Element>(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Tensor<T>)],
+    extra: HashMap<String, String>,
+) -> Result<(), StateError> {
     let path = path.as_ref();
     let io = |source| StateError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = state_dict(m)
-        .into_iter()
+    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
         .map(|(n, t)| {
-            let (dtype, bytes) = encode(&n, &t);
-            (n, dtype, t.shape().to_vec(), bytes)
+            let (dtype, bytes) = encode(n, t);
+            (n.clone(), dtype, t.shape().to_vec(), bytes)
         })
         .collect();
-    let mut metadata = HashMap::new();
+    let mut metadata = extra;
     metadata.insert("format".to_string(), "pt".to_string());
     for (n, _, _, bytes) in &encoded {
         metadata.insert(
@@ -188,6 +198,13 @@ pub type RawTensors = BTreeMap<String, (Vec<usize>, Vec<f64>)>;
 
 /// Reads a safetensors file's tensors as (name → shape, values in f64).
 pub fn read_tensors(path: impl AsRef<Path>) -> Result<RawTensors, StateError> {
+    read_file(path).map(|(t, _)| t)
+}
+
+/// Reads a safetensors file: its tensors and its metadata (checksums verified).
+pub fn read_file(
+    path: impl AsRef<Path>,
+) -> Result<(RawTensors, HashMap<String, String>), StateError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| StateError::Io {
         path: path.to_path_buf(),
@@ -234,7 +251,7 @@ pub fn read_tensors(path: impl AsRef<Path>) -> Result<RawTensors, StateError> {
         };
         out.insert(name, (view.shape().to_vec(), values));
     }
-    Ok(out)
+    Ok((out, checksums))
 }
 
 /// Loads `path` into `m`. Strict: every key and shape must match, else an

@@ -94,91 +94,106 @@ fn valid_range(out_len: usize, size: usize, stride: usize, offset: isize) -> (us
     (lo.min(hi) as usize, hi as usize)
 }
 
-/// For each kernel tap and output row, the run of valid output columns:
-/// `f(tap, first output position, first input offset, count)`; consecutive
+/// For one kernel tap and each output row, the run of valid output columns:
+/// `f(first output position, first input offset, count)`; consecutive
 /// output positions step the input offset by the column stride. Shared by
 /// unfold and fold, so padding never costs a per-pixel branch.
 fn for_each_run(
     win: &Window,
     (h, w): (usize, usize),
     (oh, ow): (usize, usize),
-    mut f: impl FnMut(usize, usize, usize, usize),
+    tap: usize,
+    mut f: impl FnMut(usize, usize, usize),
 ) {
     let Window {
-        kernel: (kh, kw),
+        kernel: (_, kw),
         stride: (sh, sw),
         padding: (ph, pw),
         dilation: (dh, dw),
     } = *win;
-    for i in 0..kh {
-        let (y_lo, y_hi) = valid_range(oh, h, sh, (i * dh) as isize - ph as isize);
-        for j in 0..kw {
-            let x_off = (j * dw) as isize - pw as isize;
-            let (x_lo, x_hi) = valid_range(ow, w, sw, x_off);
-            if x_lo >= x_hi {
-                continue;
-            }
-            for oy in y_lo..y_hi {
-                let y = oy * sh + i * dh - ph;
-                let x0 = (x_lo * sw) as isize + x_off;
-                f(i * kw + j, oy * ow + x_lo, y * w + x0 as usize, x_hi - x_lo);
-            }
-        }
+    let (i, j) = (tap / kw, tap % kw);
+    let (y_lo, y_hi) = valid_range(oh, h, sh, (i * dh) as isize - ph as isize);
+    let x_off = (j * dw) as isize - pw as isize;
+    let (x_lo, x_hi) = valid_range(ow, w, sw, x_off);
+    if x_lo >= x_hi {
+        return;
+    }
+    for oy in y_lo..y_hi {
+        let y = oy * sh + i * dh - ph;
+        let x0 = (x_lo * sw) as isize + x_off;
+        f(oy * ow + x_lo, y * w + x0 as usize, x_hi - x_lo);
     }
 }
 
+/// im2col in the batched layout: x [N, C, H, W] → cols [C·k, N·L], row
+/// c·k + tap, column n·L + position, so that one GEMM covers the batch.
 fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)) -> Tensor<T> {
     let s = x.shape();
     let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
-    let mut cols = vec![T::zero(); n * c * k * l];
+    let mut cols = vec![T::zero(); c * k * n * l];
     let plane = h * w;
     let sw = win.stride.1;
-    // One task per (sample, channel): each writes its own k×L block.
-    cols.par_chunks_mut(k * l)
-        .zip(x.data().par_chunks(plane))
-        .for_each(|(block, src)| {
-            for_each_run(win, (h, w), out_hw, |tap, pos, off, count| {
-                let dst = &mut block[tap * l + pos..tap * l + pos + count];
-                if sw == 1 {
-                    dst.copy_from_slice(&src[off..off + count]);
-                } else {
-                    for (d, s) in dst.iter_mut().zip(src[off..].iter().step_by(sw)) {
-                        *d = *s;
+    let src = x.data();
+    // One task per row (channel, tap): each writes its own N·L row.
+    cols.par_chunks_mut(n * l)
+        .enumerate()
+        .for_each(|(row, dst_row)| {
+            let (ch, tap) = (row / k, row % k);
+            for sample in 0..n {
+                let plane_src = &src[(sample * c + ch) * plane..(sample * c + ch + 1) * plane];
+                let dst = &mut dst_row[sample * l..(sample + 1) * l];
+                for_each_run(win, (h, w), out_hw, tap, |pos, off, count| {
+                    let d = &mut dst[pos..pos + count];
+                    if sw == 1 {
+                        d.copy_from_slice(&plane_src[off..off + count]);
+                    } else {
+                        for (d, s) in d.iter_mut().zip(plane_src[off..].iter().step_by(sw)) {
+                            *d = *s;
+                        }
                     }
-                }
-            });
+                });
+            }
         });
-    Tensor::from_vec([n, c * k, l], cols)
+    Tensor::from_vec([c * k, n * l], cols)
 }
 
+/// col2im, the adjoint of [`unfold_kernel`]: cols [C·k, N·L] → [N, C, H, W], overlaps summed.
 fn fold_kernel<T: Element>(
     cols: &Tensor<T>,
     win: &Window,
-    (c, h, w): (usize, usize, usize),
+    (n, c, h, w): (usize, usize, usize, usize),
     out_hw: (usize, usize),
 ) -> Tensor<T> {
-    let n = cols.shape()[0];
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
     let plane = h * w;
     let sw = win.stride.1;
+    let src = cols.data();
     let mut out = vec![T::zero(); n * c * plane];
-    out.par_chunks_mut(plane)
-        .zip(cols.data().par_chunks(k * l))
-        .for_each(|(dst, block)| {
-            for_each_run(win, (h, w), out_hw, |tap, pos, off, count| {
-                let src = &block[tap * l + pos..tap * l + pos + count];
-                for (d, s) in dst[off..].iter_mut().step_by(sw).zip(src) {
+    // One task per output plane (sample, channel): it reads its k row segments.
+    out.par_chunks_mut(plane).enumerate().for_each(|(p, dst)| {
+        let (sample, ch) = (p / c, p % c);
+        for tap in 0..k {
+            let row = &src
+                [(ch * k + tap) * n * l + sample * l..(ch * k + tap) * n * l + (sample + 1) * l];
+            for_each_run(win, (h, w), out_hw, tap, |pos, off, count| {
+                for (d, s) in dst[off..]
+                    .iter_mut()
+                    .step_by(sw)
+                    .zip(&row[pos..pos + count])
+                {
                     *d = *d + *s;
                 }
             });
-        });
+        }
+    });
     Tensor::from_vec([n, c, h, w], out)
 }
 
-/// im2col: [N, C, H, W] → [N, C·kh·kw, L] (L output positions).
+/// im2col: [N, C, H, W] → [C·kh·kw, N·L] (L output positions per image;
+/// the batch along the columns, so one GEMM serves it).
 /// ∂/∂x = fold(G).
 pub struct Unfold {
     /// Window geometry.
@@ -200,7 +215,7 @@ impl<T: Element> Op<T> for Unfold {
     }
 }
 
-/// col2im: [N, C·kh·kw, L] → [N, C, H, W], summing overlaps. ∂/∂cols = unfold(G).
+/// col2im: [C·kh·kw, N·L] → [N, C, H, W], summing overlaps. ∂/∂cols = unfold(G).
 pub struct Fold {
     /// Window geometry.
     pub window: Window,
@@ -247,24 +262,29 @@ pub(crate) fn fold<T: Element>(
     out: (usize, usize),
     window: Window,
 ) -> Result<Var<T>> {
-    check_rank("fold", cols, 3, "[N, C·kh·kw, L]")?;
+    check_rank("fold", cols, 2, "[C·kh·kw, N·L]")?;
     let k = window.kernel.0 * window.kernel.1;
     let out_hw = window.output_size("fold", out.0, out.1)?;
+    let l = out_hw.0 * out_hw.1;
     let s = cols.shape();
-    if !s[1].is_multiple_of(k) || s[2] != out_hw.0 * out_hw.1 {
+    if !s[0].is_multiple_of(k) || !s[1].is_multiple_of(l) {
         return Err(Error::shape(
             "fold",
             format!(
-                "{} does not match kernel {:?} and {} output positions of a {}x{} image",
+                "{} does not match kernel {:?} and {l} output positions of a {}x{} image",
                 fmt_shape(s),
                 window.kernel,
-                out_hw.0 * out_hw.1,
                 out.0,
                 out.1
             ),
         ));
     }
-    let v = fold_kernel(cols.value(), &window, (s[1] / k, out.0, out.1), out_hw);
+    let v = fold_kernel(
+        cols.value(),
+        &window,
+        (s[1] / l, s[0] / k, out.0, out.1),
+        out_hw,
+    );
     Var::from_op(Fold { window }, &[cols], v)
 }
 
@@ -304,9 +324,15 @@ pub fn conv2d<T: Element>(
     };
     let (oh, ow) = window.output_size(op, xs[2], xs[3])?;
     let k = ws[1] * ws[2] * ws[3];
-    let cols = unfold(x, window)?.try_reshape_to(&[n, groups, k, oh * ow])?;
+    let l = oh * ow;
+    // One GEMM per group over the whole batch: [O/g, k] · [k, N·L].
+    let cols = unfold(x, window)?.try_reshape_to(&[groups, k, n * l])?;
     let filters = weight.try_reshape_to(&[groups, o / groups, k])?;
-    let mut out = filters.try_matmul(&cols)?.try_reshape_to(&[n, o, oh, ow])?;
+    let mut out = filters
+        .try_matmul(&cols)?
+        .try_reshape_to(&[o, n, l])?
+        .try_permute(&[1, 0, 2])?
+        .try_reshape_to(&[n, o, oh, ow])?;
     if let Some(b) = bias {
         out = add_channel_bias(op, &out, b, o)?;
     }
@@ -422,12 +448,14 @@ pub fn conv_transpose2d<T: Element>(
     };
     let k = ws[1] * kh * kw;
     let filters = weight.try_reshape_to(&[groups, cin / groups, k])?;
-    let x2 = x.try_reshape_to(&[n, groups, cin / groups, h * w])?;
-    // cols[n, g] = W_gᵀ · x[n, g]: [k, Cin/g] · [Cin/g, H·W]
-    let cols =
-        filters
-            .try_matmul_t(&x2, true, false)?
-            .try_reshape_to(&[n, cout * kh * kw, h * w])?;
+    // x as [g, Cin/g, N·H·W]; cols[g] = W_gᵀ · x[g]: [k, Cin/g] · [Cin/g, N·H·W].
+    let x2 = x
+        .try_reshape_to(&[n, cin, h * w])?
+        .try_permute(&[1, 0, 2])?
+        .try_reshape_to(&[groups, cin / groups, n * h * w])?;
+    let cols = filters
+        .try_matmul_t(&x2, true, false)?
+        .try_reshape_to(&[cout * kh * kw, n * h * w])?;
     let mut out = fold(&cols, (ho, wo), window)?;
     if let Some(b) = bias {
         out = add_channel_bias(op, &out, b, cout)?;

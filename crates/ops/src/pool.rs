@@ -9,6 +9,7 @@ use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{Element, Tensor, Var};
+use rayon::prelude::*;
 
 fn nchw<T: Element>(op: &'static str, x: &Var<T>) -> Result<(usize, usize, usize, usize)> {
     match *x.shape() {
@@ -48,38 +49,67 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
         dilation: (dh, dw),
     } = window;
     let data = x.value().data();
-    let mut idx = Vec::with_capacity(n * c * oh * ow);
-    for plane in 0..n * c {
-        let base = plane * h * w;
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let mut best: Option<(usize, T)> = None;
-                for i in 0..kh {
-                    let y = (oy * sh + i * dh) as isize - ph as isize;
-                    if y < 0 || y >= h as isize {
-                        continue;
-                    }
-                    for j in 0..kw {
-                        let xx = (ox * sw + j * dw) as isize - pw as isize;
-                        if xx < 0 || xx >= w as isize {
-                            continue;
+    let mut idx = vec![0usize; n * c * oh * ow];
+    let plain =
+        window.padding == (0, 0) && window.dilation == (1, 1) && !data.iter().any(|v| v.is_nan());
+    if plain {
+        // The common case (no padding, no dilation, no NaN): windows lie
+        // inside the image, and the running maximum is a branch-free select.
+        idx.par_chunks_mut(oh * ow)
+            .enumerate()
+            .for_each(|(plane, out)| {
+                let base = plane * h * w;
+                let src = &data[base..base + h * w];
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let first = oy * sh * w + ox * sw;
+                        let (mut best_at, mut best) = (first, src[first]);
+                        for i in 0..kh {
+                            let row = first + i * w;
+                            for (j, &v) in src[row..row + kw].iter().enumerate() {
+                                let take = v > best;
+                                best_at = if take { row + j } else { best_at };
+                                best = best.max(v);
+                            }
                         }
-                        let at = base + y as usize * w + xx as usize;
-                        let v = data[at];
-                        let better = match best {
-                            None => true,
-                            Some((_, b)) => !b.is_nan() && (v > b || v.is_nan()),
-                        };
-                        if better {
-                            best = Some((at, v));
-                        }
+                        out[oy * ow + ox] = base + best_at;
                     }
                 }
-                // Padding ≤ half the kernel: every window holds a real pixel.
-                idx.push(best.map_or(base, |(at, _)| at));
-            }
-        }
+            });
+        return take(x, idx.into(), &[n, c, oh, ow]);
     }
+    idx.par_chunks_mut(oh * ow)
+        .enumerate()
+        .for_each(|(plane, out)| {
+            let base = plane * h * w;
+            let src = &data[base..base + h * w];
+            for oy in 0..oh {
+                let rows = (0..kh)
+                    .map(|i| (oy * sh + i * dh) as isize - ph as isize)
+                    .filter(|&y| y >= 0 && y < h as isize);
+                let rows: smallvec::SmallVec<[usize; 8]> = rows.map(|y| y as usize).collect();
+                for ox in 0..ow {
+                    let cols = (0..kw)
+                        .map(|j| (ox * sw + j * dw) as isize - pw as isize)
+                        .filter(|&xx| xx >= 0 && xx < w as isize);
+                    // Padding ≤ half the kernel: every window holds a real pixel.
+                    let mut best_at = rows[0] * w + cols.clone().next().unwrap_or(0) as usize;
+                    let mut best = src[best_at];
+                    for &y in &rows {
+                        for xx in cols.clone() {
+                            let at = y * w + xx as usize;
+                            let v = src[at];
+                            // Written as selects, not branches: on real data
+                            // the comparison is unpredictable.
+                            let take = (v > best) | (v.is_nan() & !best.is_nan());
+                            best_at = if take { at } else { best_at };
+                            best = if take { v } else { best };
+                        }
+                    }
+                    out[oy * ow + ox] = base + best_at;
+                }
+            }
+        });
     take(x, idx.into(), &[n, c, oh, ow])
 }
 
@@ -99,9 +129,10 @@ pub fn avg_pool2d<T: Element>(
     }
     let (oh, ow) = window.output_size(op, h, w)?;
     let k = window.kernel.0 * window.kernel.1;
+    // cols [C·k, N·L] → [C, k, N, L], summed over the window's k taps.
     let sums = unfold(x, window)?
-        .try_reshape_to(&[n, c, k, oh * ow])?
-        .try_sum(&[2], false)?;
+        .try_reshape_to(&[c, k, n, oh * ow])?
+        .try_sum(&[1], false)?;
     let divisor: Vec<T> = (0..oh * ow)
         .map(|pos| {
             let count = if count_include_pad {
@@ -127,6 +158,7 @@ pub fn avg_pool2d<T: Element>(
         })
         .collect();
     sums.try_mul(&Var::constant(Tensor::from_vec([oh * ow], divisor)))?
+        .try_permute(&[1, 0, 2])?
         .try_reshape_to(&[n, c, oh, ow])
 }
 

@@ -1,0 +1,250 @@
+//! `chainrule train`: Fashion-MNIST end to end (the README's main command).
+
+use chainrule::data::fashion;
+use chainrule::data::transform::{Standardize, Transform};
+use chainrule::nn::state::save;
+use chainrule::optim::{
+    optimizer_by_name, ConstantLr, CosineAnnealingLr, ExponentialLr, OneCycleLr, Schedule,
+    Scheduler, StepLr, OPTIMIZER_NAMES,
+};
+use chainrule::prelude::*;
+use chainrule::training::metrics::{confusion_table, evaluate};
+use chainrule::training::models::{apply_init, cnn, mlp, InitScheme};
+use chainrule::training::{ScheduleStep, Trainer, TrainerConfig};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Which network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelKind {
+    /// 784-512-256-10 with ReLU and dropout.
+    Mlp,
+    /// Two conv-BatchNorm-ReLU-pool blocks, dropout, two linear layers.
+    Cnn,
+}
+
+/// Learning-rate schedules selectable with `--schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleKind {
+    /// Constant rate.
+    None,
+    /// Cosine annealing to 0 over the run, stepped per batch.
+    Cosine,
+    /// One-cycle (warm-up to 10× then anneal), per batch.
+    Onecycle,
+    /// ×0.5 every 5 epochs.
+    Step,
+    /// ×0.9 every epoch.
+    Exponential,
+}
+
+/// Options of `chainrule train`.
+#[derive(clap::Args, Clone)]
+pub struct TrainArgs {
+    /// The network.
+    #[arg(long, value_enum, default_value = "cnn")]
+    pub model: ModelKind,
+    /// The optimizer (sgd, momentum, nesterov, adagrad, rmsprop, adadelta, adam, amsgrad, adamw, adamax, nadam, radam, rprop, asgd, lion, quickprop).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Learning rate (default: the optimizer's PyTorch default, 1e-3 for Adam).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Learning-rate schedule.
+    #[arg(long, value_enum, default_value = "cosine")]
+    pub schedule: ScheduleKind,
+    /// Mini-batch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    /// Epochs (default: 20 for the MLP, 6 for the CNN).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Weight initialisation.
+    #[arg(long, value_enum, default_value = "default")]
+    pub init: InitScheme,
+    /// Seed of the initial weights, shuffling, augmentation and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory (weights, checkpoint, metrics.csv, curves.png).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue from the checkpoint in --out.
+    #[arg(long)]
+    pub resume: bool,
+    /// Early stopping: epochs without validation improvement.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Smallest validation-loss decrease that counts as an improvement.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_delta: f64,
+    /// Clip the global gradient norm.
+    #[arg(long)]
+    pub clip: Option<f64>,
+    /// Dropout probability of the classifier layers.
+    #[arg(long, default_value_t = 0.3)]
+    pub dropout: f64,
+    /// Random crop and flip of training images.
+    #[arg(long)]
+    pub augment: bool,
+    /// Use only the first N training images (quick runs).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Use the subset committed in the repository even if the full set is installed.
+    #[arg(long)]
+    pub subset: bool,
+}
+
+fn schedule_for(
+    kind: ScheduleKind,
+    base_lr: f64,
+    epochs: usize,
+    steps_per_epoch: usize,
+) -> (Box<dyn Schedule>, ScheduleStep) {
+    let total = (epochs * steps_per_epoch) as u64;
+    match kind {
+        ScheduleKind::None => (
+            Box::new(ConstantLr {
+                factor: 1.0,
+                total_iters: 0,
+            }),
+            ScheduleStep::PerEpoch,
+        ),
+        ScheduleKind::Cosine => (
+            Box::new(CosineAnnealingLr {
+                t_max: total,
+                eta_min: 0.0,
+            }),
+            ScheduleStep::PerBatch,
+        ),
+        ScheduleKind::Onecycle => (
+            Box::new(OneCycleLr::new(base_lr * 10.0, total.max(2))),
+            ScheduleStep::PerBatch,
+        ),
+        ScheduleKind::Step => (
+            Box::new(StepLr {
+                step_size: 5,
+                gamma: 0.5,
+            }),
+            ScheduleStep::PerEpoch,
+        ),
+        ScheduleKind::Exponential => (
+            Box::new(ExponentialLr { gamma: 0.9 }),
+            ScheduleStep::PerEpoch,
+        ),
+    }
+}
+
+pub fn run(args: &TrainArgs) -> ExitCode {
+    match train(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chainrule train: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn train(args: &TrainArgs) -> Result<(), String> {
+    if !OPTIMIZER_NAMES.contains(&args.optimizer.as_str()) {
+        return Err(format!(
+            "no optimizer called {:?}; known: {}",
+            args.optimizer,
+            OPTIMIZER_NAMES.join(", ")
+        ));
+    }
+    if args.batch_size == 0 {
+        return Err("--batch-size must be at least 1".into());
+    }
+    let data = if args.subset {
+        fashion::load_from(&fashion::subset_dir(), true)
+    } else {
+        fashion::load()
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{}", data.notice());
+    let mut train = data.train;
+    let mut test = data.test;
+    if let Some(n) = args.limit {
+        train = train.head(n);
+    }
+    // Hold out the last 1/12 of the training images for validation (5,000 of 60,000).
+    let (mut train, mut val) = train.split_last(train.labels.len() / 12);
+    let scaler = Standardize::fit(&train);
+    for set in [&mut train, &mut val, &mut test] {
+        scaler.apply(set);
+    }
+    let epochs = args.epochs.unwrap_or(match args.model {
+        ModelKind::Mlp => 20,
+        ModelKind::Cnn => 6,
+    });
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let mut model = match args.model {
+        ModelKind::Mlp => mlp(args.dropout, args.seed, &mut rng),
+        ModelKind::Cnn => cnn(args.dropout, args.seed, &mut rng),
+    };
+    apply_init(&model, args.init, &mut rng);
+    println!(
+        "{}",
+        model.summary(&[1, 1, 28, 28]).map_err(|e| e.to_string())?
+    );
+    let mut opt = optimizer_by_name(&args.optimizer, model.parameters(), args.lr)
+        .map_err(|e| e.to_string())?;
+    let steps = train.labels.len().div_ceil(args.batch_size);
+    let (schedule, step) = schedule_for(args.schedule, opt.lr(), epochs, steps);
+    let mut scheduler = Scheduler::new(opt.as_mut(), schedule);
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{:?}", args.model).to_lowercase()));
+    let trainer = Trainer::new(TrainerConfig {
+        epochs,
+        batch_size: args.batch_size,
+        seed: args.seed,
+        patience: args.patience,
+        min_delta: args.min_delta,
+        clip_grad_norm: args.clip,
+        schedule_step: step,
+        augment: args.augment,
+        label_smoothing: 0.0,
+        out_dir: Some(out.clone()),
+        progress: true,
+        verbose: true,
+    });
+    println!(
+        "training {:?} with {} (lr {:.1e}, {:?} schedule), batch {}, {epochs} epochs, on {} images ({} for validation)",
+        args.model,
+        args.optimizer,
+        opt.lr(),
+        args.schedule,
+        args.batch_size,
+        train.labels.len(),
+        val.labels.len()
+    );
+    let history = trainer
+        .fit(
+            &mut model,
+            opt.as_mut(),
+            Some(&mut scheduler),
+            &train,
+            &val,
+            args.resume,
+        )
+        .map_err(|e| e.to_string())?;
+    let seconds: f64 = history.records.iter().map(|r| r.seconds).sum();
+    let eval = evaluate(&model, &test, 10, 500);
+    save(&model, out.join("model.safetensors")).map_err(|e| e.to_string())?;
+    println!(
+        "\nconfusion matrix on the {} test images:\n{}",
+        test.labels.len(),
+        confusion_table(&eval.confusion, &fashion::CLASSES)
+    );
+    println!(
+        "training time {seconds:.1} s; weights, checkpoint, metrics.csv and curves.png in {}",
+        out.display()
+    );
+    println!("test loss {:.4}", eval.loss);
+    println!("test accuracy {:.4}", eval.accuracy);
+    Ok(())
+}

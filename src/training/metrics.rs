@@ -1,0 +1,168 @@
+//! Evaluation (loss, accuracy, confusion matrix), the metrics CSV and the
+//! loss/accuracy curves.
+
+use super::plotting::{color, text_available};
+use super::EpochRecord;
+use crate::data::{DataLoader, InMemory, Regime};
+use crate::nn::{Module, Sequential};
+use crate::ops::{argmax, loss, ClassLossOptions};
+use crate::tape::{no_grad, Graph};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// Loss, accuracy and confusion matrix on a dataset.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction classified correctly.
+    pub accuracy: f64,
+    /// confusion[true][predicted].
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Evaluates `model` (which should be in eval mode) in batches, without gradients.
+pub fn evaluate(
+    model: &Sequential<f32>,
+    data: &InMemory,
+    classes: usize,
+    batch: usize,
+) -> Evaluation {
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let mut total_loss = 0.0;
+    no_grad(|| {
+        for b in DataLoader::new(data, Regime::MiniBatch(batch)).in_order() {
+            let g = Graph::new();
+            let logits = model.forward(&g, &g.input(b.x));
+            let l = loss::cross_entropy(
+                &logits,
+                &b.y,
+                &ClassLossOptions {
+                    reduction: loss::Reduction::Sum,
+                    ..Default::default()
+                },
+            )
+            .expect("labels are classes");
+            total_loss += l.item() as f64;
+            let pred = argmax(logits.value(), 1).expect("logits are [B, classes]");
+            for (&t, &p) in b.y.data.iter().zip(&pred.data) {
+                confusion[t][p] += 1;
+            }
+        }
+    });
+    let n = data.labels.len().max(1) as f64;
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    Evaluation {
+        loss: total_loss / n,
+        accuracy: correct as f64 / n,
+        confusion,
+    }
+}
+
+/// The confusion matrix as a table (rows: true class, columns: predicted).
+pub fn confusion_table(confusion: &[Vec<usize>], names: &[&str]) -> String {
+    let w = names.iter().map(|n| n.len()).max().unwrap_or(5).max(5);
+    let mut out = format!("{:>w$} | predicted\n", "true");
+    out.push_str(&format!("{:>w$} |", ""));
+    for c in 0..confusion.len() {
+        out.push_str(&format!(" {c:>5}"));
+    }
+    out.push('\n');
+    for (t, row) in confusion.iter().enumerate() {
+        out.push_str(&format!("{:>w$} |", names.get(t).copied().unwrap_or("?")));
+        for v in row {
+            out.push_str(&format!(" {v:>5}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes one row per epoch.
+pub fn write_csv(path: &Path, records: &[EpochRecord]) -> std::io::Result<()> {
+    let mut s = String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
+    for r in records {
+        s.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds
+        ));
+    }
+    std::fs::write(path, s)
+}
+
+/// Series to draw: (label, points (x, y)).
+pub type Series = (String, Vec<(f64, f64)>);
+
+/// Two panels: loss (left) and accuracy (right) against epochs, one line per series.
+pub fn plot_curves(
+    path: &Path,
+    loss_series: &[Series],
+    accuracy_series: &[Series],
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let text = text_available();
+    let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let panels = root.split_evenly((1, 2));
+    for (panel, (title, series)) in panels
+        .iter()
+        .zip([("loss", loss_series), ("accuracy", accuracy_series)])
+    {
+        let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
+        let ys: Vec<f64> = series
+            .iter()
+            .flat_map(|(_, p)| p.iter().map(|q| q.1))
+            .filter(|v| v.is_finite())
+            .collect();
+        let x_max = xs.fold(1.0f64, f64::max);
+        let (lo, hi) = ys
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
+        let (lo, hi) = if lo.is_finite() {
+            (lo, if hi > lo { hi } else { lo + 1.0 })
+        } else {
+            (0.0, 1.0)
+        };
+        let pad = (hi - lo) * 0.05;
+        let mut builder = ChartBuilder::on(panel);
+        builder.margin(10);
+        if text {
+            builder
+                .caption(title, ("sans-serif", 20))
+                .x_label_area_size(30)
+                .y_label_area_size(50);
+        }
+        let mut chart = builder
+            .build_cartesian_2d(0.0..x_max, (lo - pad)..(hi + pad))
+            .map_err(|e| err(&e))?;
+        if text {
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
+        for (i, (label, points)) in series.iter().enumerate() {
+            let c = color(i);
+            let drawn = chart
+                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
+                .map_err(|e| err(&e))?;
+            if text {
+                drawn.label(label.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            }
+        }
+        if text {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
+    }
+    root.present().map_err(|e| err(&e))
+}
