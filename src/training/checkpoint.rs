@@ -71,25 +71,26 @@ pub fn load(path: &Path) -> Result<Checkpoint, StateError> {
     };
     let trainer = parse("trainer")?;
     let opt = parse("optimizer")?;
-    let mut take_prefix = |prefix: &str| -> Vec<(String, Tensor<f32>)> {
-        let names: Vec<String> = tensors
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect();
-        names
-            .into_iter()
-            .map(|k| {
-                let (shape, v) = tensors.remove(&k).expect("listed");
-                (
-                    k[prefix.len()..].to_string(),
-                    Tensor::from_vec(&shape, v.into_iter().map(|x| x as f32).collect()),
-                )
-            })
-            .collect()
-    };
-    let model = take_prefix("model.");
-    let best = take_prefix("best.");
+    let take_prefix =
+        |tensors: &mut crate::nn::state::RawTensors, prefix: &str| -> Vec<(String, Tensor<f32>)> {
+            let names: Vec<String> = tensors
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect();
+            names
+                .into_iter()
+                .map(|k| {
+                    let (shape, v) = tensors.remove(&k).expect("listed");
+                    (
+                        k[prefix.len()..].to_string(),
+                        Tensor::from_vec(&shape, v.into_iter().map(|x| x as f32).collect()),
+                    )
+                })
+                .collect()
+        };
+    let model = take_prefix(&mut tensors, "model.");
+    let best = take_prefix(&mut tensors, "best.");
     let groups: Vec<BTreeMap<String, f64>> =
         serde_json::from_value(opt["groups"].clone()).map_err(|e| bad(&e.to_string()))?;
     let mut params = Vec::new();
@@ -105,11 +106,12 @@ pub fn load(path: &Path) -> Result<Checkpoint, StateError> {
             .ok_or_else(|| bad("optimizer buffers"))?
         {
             let name = name.as_str().ok_or_else(|| bad("buffer name"))?;
-            let found = take_prefix(&format!("optim.{i}.{name}"));
-            let (_, t) = found
-                .into_iter()
-                .find(|(rest, _)| rest.is_empty())
-                .ok_or_else(|| bad(&format!("optimizer buffer {i}.{name}")))?;
+            // Exact names: "exp_avg" must not also take "exp_avg_sq".
+            let key = format!("optim.{i}.{name}");
+            let (shape, v) = tensors
+                .remove(&key)
+                .ok_or_else(|| bad(&format!("optimizer buffer {key}")))?;
+            let t = Tensor::from_vec(&shape, v.into_iter().map(|x| x as f32).collect());
             buffers.insert(name.to_string(), t);
         }
         params.push(ParamState {

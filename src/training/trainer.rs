@@ -117,6 +117,14 @@ pub enum TrainError {
     /// Metrics or plots could not be written.
     #[error("{0}")]
     Output(String),
+    /// The loss stopped being finite.
+    #[error("training diverged in epoch {epoch} (loss {loss}); try a smaller --lr or --clip")]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// The non-finite loss.
+        loss: f64,
+    },
 }
 
 /// Trains a classifier with cross-entropy; see [`TrainerConfig`].
@@ -262,6 +270,13 @@ impl Trainer {
                 let g = Graph::new();
                 let logits = model.try_forward(&g, &g.input(batch.x))?;
                 let l = loss::cross_entropy(&logits, &batch.y, &options)?;
+                if !l.item().is_finite() {
+                    bar.finish_and_clear();
+                    return Err(TrainError::Diverged {
+                        epoch: epoch + 1,
+                        loss: l.item() as f64,
+                    });
+                }
                 l.backward();
                 if let Some(max) = c.clip_grad_norm {
                     clip_grad_norm(&model.parameters(), max, 2.0, false)?;
