@@ -11,6 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 mod bench;
+mod experiments;
 mod explain;
 mod gradcheck_cmd;
 mod optbench;
@@ -35,6 +36,10 @@ enum Command {
     },
     /// Run gradcheck and gradgradcheck over the op registry on random cases.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
+    /// Train the same model from the same initial weights with several optimizers; one chart, one table.
+    Compare(experiments::CompareArgs),
+    /// Random or grid search over learning rate, batch size and weight decay, trials in parallel.
+    Tune(experiments::TuneArgs),
     /// Every optimizer on 2-D test functions (with gradient noise): a table, and paths drawn with --plot.
     Optbench(optbench::OptbenchArgs),
     /// Differentiate an expression step by step: forward values, the chain rule, gradients, Hessian.
@@ -49,5 +54,7 @@ fn main() -> ExitCode {
         Command::Gradcheck(args) => gradcheck_cmd::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Optbench(args) => optbench::run(&args),
+        Command::Compare(args) => experiments::compare(&args),
+        Command::Tune(args) => experiments::tune(&args),
     }
 }

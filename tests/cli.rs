@@ -28,7 +28,10 @@ fn gradcheck_prints_one_row_per_case_and_exits_zero() {
     // The filter also selects the cases built on matmul (convolutions, pooling).
     let all: Vec<&str> = text.lines().filter(|l| l.ends_with("pass")).collect();
     assert!(all.len() > 4, "{text}");
-    assert!(text.contains(&format!("{} cases, all passed", all.len())), "{text}");
+    assert!(
+        text.contains(&format!("{} cases, all passed", all.len())),
+        "{text}"
+    );
 }
 
 #[test]
@@ -136,5 +139,64 @@ fn a_diverging_run_fails_with_advice() {
     let out = chainrule(&["train", "--optimizer", "adamm", "--subset"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no optimizer called \"adamm\""));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn compare_and_tune_run_on_the_subset() {
+    let dir = std::env::temp_dir().join(format!("chainrule-cli-compare-{}", std::process::id()));
+    let out = chainrule(&[
+        "compare",
+        "--subset",
+        "--limit",
+        "600",
+        "--epochs",
+        "1",
+        "--optimizers",
+        "sgd,adam",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("sgd ") || l.starts_with("adam "))
+        .collect();
+    assert_eq!(
+        rows.len(),
+        4,
+        "a progress line and a table row each: {text}"
+    );
+    assert_eq!(
+        &std::fs::read(dir.join("compare.png")).unwrap()[..4],
+        b"\x89PNG"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("compare.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    let out = chainrule(&[
+        "tune", "--subset", "--limit", "600", "--epochs", "1", "--trials", "3", "--top", "3",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let ranks: Vec<f64> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| l.split_whitespace().nth(4).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ranks.len(), 3, "{text}");
+    assert!(
+        ranks.windows(2).all(|w| w[0] >= w[1]),
+        "sorted by validation accuracy: {text}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
