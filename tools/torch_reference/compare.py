@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-KEYS = {"tiny": "ns_per_op", "matmul": "gflops", "conv": "median_sec"}
+KEYS = {"tiny": "ns_per_op", "matmul": "gflops", "conv": "median_sec", "mlp": "epoch_sec", "cnn": "median_sec"}
 
 
 def run(cmd):
