@@ -5,8 +5,10 @@
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::shape::fmt_shape;
-use chainrule_tape::{Element, Tensor, Var};
+use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rand::Rng;
+use rayon::prelude::*;
+use smallvec::smallvec;
 
 /// What [`batch_norm`] returns.
 pub struct BatchNormOutput<T: Element> {
@@ -42,7 +44,6 @@ pub fn batch_norm<T: Element>(
     let c = s[1];
     let mut stat_shape = vec![1; s.len()];
     stat_shape[1] = c;
-    let axes: Vec<isize> = std::iter::once(0).chain(2..s.len() as isize).collect();
     let count: usize = s
         .iter()
         .enumerate()
@@ -69,16 +70,9 @@ pub fn batch_norm<T: Element>(
                     ),
                 ));
             }
-            let mean = x.try_mean(&axes, true)?;
-            let centered = x.try_sub(&mean)?;
-            let var = centered.try_square()?.try_mean(&axes, true)?;
-            let y = centered.try_div(&var.add_scalar(eps).try_sqrt()?)?;
+            let (y, mean, var) = normalize_batch(x, eps)?;
             let unbias = T::from_f64(count as f64 / (count - 1) as f64);
-            (
-                y,
-                Some(mean.value().reshape([c])),
-                Some(var.value().reshape([c]).map(|v| v * unbias)),
-            )
+            (y, Some(mean), Some(var.map(|v| v * unbias)))
         }
         Some((rm, rv)) => {
             check(rm, "running_mean")?;
@@ -102,6 +96,112 @@ pub fn batch_norm<T: Element>(
         batch_mean,
         batch_var,
     })
+}
+
+/// Per-channel statistics of x viewed as [N, C, S]: (mean, biased variance).
+fn channel_stats<T: Element>(x: &Tensor<T>) -> (Vec<T>, Vec<T>) {
+    let s = x.shape();
+    let (n, c) = (s[0], s[1]);
+    let inner: usize = s[2..].iter().product();
+    let count = T::from_f64((n * inner) as f64);
+    let data = x.data();
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let block = |b: usize| &data[(b * c + ch) * inner..(b * c + ch + 1) * inner];
+            let mean = (0..n)
+                .map(|b| block(b).iter().copied().sum::<T>())
+                .sum::<T>()
+                / count;
+            let var = (0..n)
+                .map(|b| block(b).iter().map(|&v| (v - mean) * (v - mean)).sum::<T>())
+                .sum::<T>()
+                / count;
+            (mean, var)
+        })
+        .unzip()
+}
+
+/// Applies `f(channel, value)` to every element of x viewed as [N, C, S], in parallel.
+fn per_channel_map<T: Element>(
+    x: &Tensor<T>,
+    f: impl Fn(usize, usize, T) -> T + Sync,
+) -> Tensor<T> {
+    let s = x.shape();
+    let c = s[1];
+    let inner: usize = s[2..].iter().product::<usize>().max(1);
+    let mut out = vec![T::zero(); x.numel()];
+    out.par_chunks_mut(inner)
+        .zip(x.data().par_chunks(inner))
+        .enumerate()
+        .for_each(|(block, (o, v))| {
+            let ch = block % c;
+            for (k, (o, &v)) in o.iter_mut().zip(v).enumerate() {
+                *o = f(ch, block * inner + k, v);
+            }
+        });
+    Tensor::from_vec(s, out)
+}
+
+/// x̂ = (x − μ)/√(σ² + ε) with per-channel batch statistics (axis 1), one op:
+/// ∂/∂x = σ⁻¹·(G − mean(G) − x̂·mean(G·x̂)), the means over all axes but 1.
+/// Without create_graph that formula runs as one fused pass; with it, the
+/// same formula is built from differentiable ops (σ⁻¹ recomputed from x,
+/// x̂ being this op's output), so second derivatives are exact.
+pub struct BatchNormalize<T: Element> {
+    /// ε.
+    pub eps: T,
+    /// 1/√(σ² + ε) per channel, from the forward pass.
+    pub inv_std: Vec<T>,
+}
+
+impl<T: Element> Op<T> for BatchNormalize<T> {
+    fn name(&self) -> &str {
+        "batch_normalize"
+    }
+    fn formula(&self, _input: usize) -> Option<String> {
+        Some("σ⁻¹·(G − mean(G) − x̂·mean(G·x̂))".into())
+    }
+    fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
+        let x = cx.input(0);
+        let rank = x.shape().len();
+        let axes: Vec<isize> = std::iter::once(0).chain(2..rank as isize).collect();
+        if cx.create_graph {
+            let mean = x.try_mean(&axes, true)?;
+            let centered = x.try_sub(&mean)?;
+            let inv_std = centered
+                .try_square()?
+                .try_mean(&axes, true)?
+                .add_scalar(self.eps)
+                .try_powf(T::from_f64(-0.5))?;
+            let xh = cx.output;
+            let g = cx.grad;
+            let inner = g
+                .try_sub(&g.try_mean(&axes, true)?)?
+                .try_sub(&xh.try_mul(&g.try_mul(xh)?.try_mean(&axes, true)?)?)?;
+            return Ok(smallvec![Some(inner.try_mul(&inv_std)?)]);
+        }
+        let g = cx.grad.value();
+        let xh = cx.output.value();
+        let gx = per_channel_map(g, |_, k, v| v * xh.data()[k]);
+        let (mg, _) = channel_stats(g);
+        let (mgx, _) = channel_stats(&gx);
+        let inv = &self.inv_std;
+        let dx = per_channel_map(g, |ch, k, v| {
+            inv[ch] * (v - mg[ch] - xh.data()[k] * mgx[ch])
+        });
+        Ok(smallvec![Some(Var::constant(dx))])
+    }
+}
+
+/// Training-mode normalization: (x̂, batch mean, biased batch variance).
+fn normalize_batch<T: Element>(x: &Var<T>, eps: T) -> Result<(Var<T>, Tensor<T>, Tensor<T>)> {
+    let (mean, var) = channel_stats(x.value());
+    let inv_std: Vec<T> = var.iter().map(|&v| T::one() / (v + eps).sqrt()).collect();
+    let y = per_channel_map(x.value(), |ch, _, v| (v - mean[ch]) * inv_std[ch]);
+    let c = mean.len();
+    let out = Var::from_op(BatchNormalize { eps, inv_std }, &[x], y)?;
+    Ok((out, Tensor::from_vec([c], mean), Tensor::from_vec([c], var)))
 }
 
 /// Layer normalization over the last `normalized_dims` dimensions:
