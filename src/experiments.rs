@@ -2,49 +2,19 @@
 //! `chainrule tune` (random and grid search, Bergstra & Bengio 2012).
 
 use crate::train_cmd::ModelKind;
-use chainrule::data::fashion::{self, FashionMnist};
-use chainrule::data::transform::{Standardize, Transform};
-use chainrule::data::InMemory;
 use chainrule::optim::{
     optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler, OPTIMIZER_NAMES,
 };
 use chainrule::prelude::*;
 use chainrule::training::metrics::{evaluate, plot_curves, Series};
 use chainrule::training::models::{cnn, mlp};
+use chainrule::training::splits::{fashion_splits, Splits};
 use chainrule::training::{History, ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Data shared by every run of an experiment: standardized with the training statistics.
-struct Splits {
-    train: InMemory,
-    val: InMemory,
-    test: InMemory,
-}
-
-fn splits(subset: bool, limit: Option<usize>) -> Result<Splits, String> {
-    let data: FashionMnist = if subset {
-        fashion::load_from(&fashion::subset_dir(), true)
-    } else {
-        fashion::load()
-    }
-    .map_err(|e| e.to_string())?;
-    println!("{}", data.notice());
-    let mut train = data.train;
-    if let Some(n) = limit {
-        train = train.head(n);
-    }
-    let (mut train, mut val) = train.split_last(train.labels.len() / 12);
-    let mut test = data.test;
-    let s = Standardize::fit(&train);
-    for set in [&mut train, &mut val, &mut test] {
-        s.apply(set);
-    }
-    Ok(Splits { train, val, test })
-}
 
 /// One training run's settings.
 #[derive(Clone, Debug)]
@@ -178,7 +148,7 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
                 ));
             }
         }
-        let data = splits(args.subset, args.limit)?;
+        let data = fashion_splits(args.subset, args.limit)?;
         let mut results = Vec::new();
         for name in &args.optimizers {
             let spec = RunSpec {
@@ -326,7 +296,7 @@ pub fn tune(args: &TuneArgs) -> ExitCode {
         {
             return Err("--lr-range and --wd-range take two positive values low,high; --batch-sizes positive sizes".into());
         }
-        let data = splits(args.subset, args.limit)?;
+        let data = fashion_splits(args.subset, args.limit)?;
         let base = RunSpec {
             model: args.model,
             optimizer: args.optimizer.clone(),

@@ -1,7 +1,6 @@
 //! `chainrule train`: Fashion-MNIST end to end (the README's main command).
 
 use chainrule::data::fashion;
-use chainrule::data::transform::{Standardize, Transform};
 use chainrule::nn::state::save;
 use chainrule::optim::{
     optimizer_by_name, ConstantLr, CosineAnnealingLr, ExponentialLr, OneCycleLr, Schedule,
@@ -10,6 +9,7 @@ use chainrule::optim::{
 use chainrule::prelude::*;
 use chainrule::training::metrics::{confusion_table, evaluate};
 use chainrule::training::models::{apply_init, cnn, mlp, InitScheme};
+use chainrule::training::splits::{fashion_splits, Splits};
 use chainrule::training::{ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -157,24 +157,7 @@ fn train(args: &TrainArgs) -> Result<(), String> {
     if args.batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
     }
-    let data = if args.subset {
-        fashion::load_from(&fashion::subset_dir(), true)
-    } else {
-        fashion::load()
-    }
-    .map_err(|e| e.to_string())?;
-    println!("{}", data.notice());
-    let mut train = data.train;
-    let mut test = data.test;
-    if let Some(n) = args.limit {
-        train = train.head(n);
-    }
-    // Hold out the last 1/12 of the training images for validation (5,000 of 60,000).
-    let (mut train, mut val) = train.split_last(train.labels.len() / 12);
-    let scaler = Standardize::fit(&train);
-    for set in [&mut train, &mut val, &mut test] {
-        scaler.apply(set);
-    }
+    let Splits { train, val, test } = fashion_splits(args.subset, args.limit)?;
     let epochs = args.epochs.unwrap_or(match args.model {
         ModelKind::Mlp => 20,
         ModelKind::Cnn => 6,

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod metrics;
 pub mod models;
 pub mod plotting;
+pub mod splits;
 mod trainer;
 
 pub use trainer::{EpochRecord, History, ScheduleStep, TrainError, Trainer, TrainerConfig};

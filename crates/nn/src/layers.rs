@@ -144,17 +144,29 @@ impl Default for ConvOptions {
     }
 }
 
+/// Checks a convolution's channels against its groups, then builds the
+/// weight of `shape` and the bias (one per output channel) with PyTorch's
+/// default initialisation; fan_in = weight dimension 1 × kernel size, as
+/// PyTorch computes it (for a transposed convolution that is out/groups).
 fn conv_params<T: Element>(
-    op: &str,
-    shape: [usize; 4],
-    fan_in: usize,
-    bias_len: usize,
+    layer: &str,
+    (in_channels, out_channels): (usize, usize),
+    shape: &[usize],
     o: &ConvOptions,
     rng: &mut impl Rng,
 ) -> (Parameter<T>, Option<Parameter<T>>) {
-    assert!(o.groups > 0, "{op}: groups must be at least 1");
+    assert!(
+        o.groups > 0
+            && in_channels.is_multiple_of(o.groups)
+            && out_channels.is_multiple_of(o.groups),
+        "{layer}({in_channels}, {out_channels}): channels must divide into {} groups",
+        o.groups
+    );
     let weight = Parameter::new(Tensor::zeros(shape));
-    let bias = o.bias.then(|| Parameter::new(Tensor::zeros([bias_len])));
+    let bias = o
+        .bias
+        .then(|| Parameter::new(Tensor::zeros([out_channels])));
+    let fan_in = shape[1..].iter().product();
     default_init(&weight, bias.as_ref(), fan_in, rng);
     (weight, bias)
 }
@@ -169,22 +181,10 @@ impl<T: Element> Conv2d<T> {
         options: ConvOptions,
         rng: &mut impl Rng,
     ) -> Self {
-        assert!(
-            options.groups > 0
-                && in_channels.is_multiple_of(options.groups)
-                && out_channels.is_multiple_of(options.groups),
-            "Conv2d({in_channels}, {out_channels}): channels must divide into {} groups",
-            options.groups
-        );
-        let per_group = in_channels / options.groups;
-        let (weight, bias) = conv_params(
-            "Conv2d",
-            [out_channels, per_group, kernel, kernel],
-            per_group * kernel * kernel,
-            out_channels,
-            &options,
-            rng,
-        );
+        let per_group = in_channels / options.groups.max(1);
+        let shape = [out_channels, per_group, kernel, kernel];
+        let (weight, bias) =
+            conv_params("Conv2d", (in_channels, out_channels), &shape, &options, rng);
         let (s, p, d) = (options.stride, options.padding, options.dilation);
         Conv2d {
             weight,
@@ -246,19 +246,9 @@ impl<T: Element> Conv1d<T> {
         options: ConvOptions,
         rng: &mut impl Rng,
     ) -> Self {
-        assert!(
-            options.groups > 0
-                && in_channels.is_multiple_of(options.groups)
-                && out_channels.is_multiple_of(options.groups),
-            "Conv1d({in_channels}, {out_channels}): channels must divide into {} groups",
-            options.groups
-        );
-        let per_group = in_channels / options.groups;
-        let weight = Parameter::new(Tensor::zeros([out_channels, per_group, kernel]));
-        let bias = options
-            .bias
-            .then(|| Parameter::new(Tensor::zeros([out_channels])));
-        default_init(&weight, bias.as_ref(), per_group * kernel, rng);
+        let shape = [out_channels, in_channels / options.groups.max(1), kernel];
+        let (weight, bias) =
+            conv_params("Conv1d", (in_channels, out_channels), &shape, &options, rng);
         Conv1d {
             weight,
             bias,
@@ -317,19 +307,19 @@ impl<T: Element> ConvTranspose2d<T> {
         options: ConvOptions,
         rng: &mut impl Rng,
     ) -> Self {
-        assert!(
-            options.groups > 0
-                && in_channels.is_multiple_of(options.groups)
-                && out_channels.is_multiple_of(options.groups),
-            "ConvTranspose2d({in_channels}, {out_channels}): channels must divide into {} groups",
-            options.groups
+        let shape = [
+            in_channels,
+            out_channels / options.groups.max(1),
+            kernel,
+            kernel,
+        ];
+        let (weight, bias) = conv_params(
+            "ConvTranspose2d",
+            (in_channels, out_channels),
+            &shape,
+            &options,
+            rng,
         );
-        let per_group = out_channels / options.groups;
-        let weight = Parameter::new(Tensor::zeros([in_channels, per_group, kernel, kernel]));
-        let bias = options
-            .bias
-            .then(|| Parameter::new(Tensor::zeros([out_channels])));
-        default_init(&weight, bias.as_ref(), per_group * kernel * kernel, rng);
         ConvTranspose2d {
             weight,
             bias,

@@ -42,6 +42,23 @@ fn reduce<T: Element>(op: &'static str, l: Var<T>, r: Reduction) -> Result<Var<T
     }
 }
 
+/// Reduces per-row class losses; the mean divides by `denom`, the sum of
+/// the counted rows' class weights (PyTorch's weighted mean).
+fn reduce_weighted<T: Element>(
+    op: &'static str,
+    per_row: Var<T>,
+    rest: &[usize],
+    r: Reduction,
+    denom: f64,
+) -> Result<Var<T>> {
+    match r {
+        Reduction::None => per_row.try_reshape_to(rest),
+        Reduction::Sum => per_row.try_sum_all(),
+        Reduction::Mean => Ok(per_row.try_sum_all()?.mul_scalar(T::from_f64(1.0 / denom))),
+        Reduction::BatchMean => Err(Error::argument(op, "batchmean is only for kl_div")),
+    }
+}
+
 fn same_shape<T: Element>(op: &'static str, a: &Var<T>, b: &Var<T>) -> Result<()> {
     if a.shape() != b.shape() {
         return Err(Error::shape(
@@ -353,12 +370,7 @@ pub fn cross_entropy<T: Element>(
         &[&x],
         Tensor::from_vec([n], losses),
     )?;
-    match o.reduction {
-        Reduction::None => per_row.try_reshape_to(&rest),
-        Reduction::Sum => per_row.try_sum_all(),
-        Reduction::Mean => Ok(per_row.try_sum_all()?.mul_scalar(T::from_f64(1.0 / denom))),
-        Reduction::BatchMean => Err(Error::argument(op, "batchmean is only for kl_div")),
-    }
+    reduce_weighted(op, per_row, &rest, o.reduction, denom)
 }
 
 /// Cross-entropy from logits with probability targets of the same shape:
@@ -423,12 +435,7 @@ pub fn nll_loss<T: Element>(
     }
     let picked = gather(&x, 1, &Indices::new(vec![n, 1], picks)?)?.try_reshape_to(&[n])?;
     let per_row = picked.try_mul(&Var::constant(Tensor::from_vec([n], scale)))?;
-    match o.reduction {
-        Reduction::None => per_row.try_reshape_to(&rest),
-        Reduction::Sum => per_row.try_sum_all(),
-        Reduction::Mean => Ok(per_row.try_sum_all()?.mul_scalar(T::from_f64(1.0 / denom))),
-        Reduction::BatchMean => Err(Error::argument(op, "batchmean is only for kl_div")),
-    }
+    reduce_weighted(op, per_row, &rest, o.reduction, denom)
 }
 
 /// KL divergence with `input` = log q: target·(ln target − input), 0 where
