@@ -190,10 +190,13 @@ pub fn matmul_forward<T: Element>(
     let mut out_shape = batch.clone();
     out_shape.push(m);
     out_shape.push(n);
-    let mut out = vec![T::zero(); count * m * n];
-    if out.is_empty() {
-        return Tensor::try_from_vec(out_shape, out);
+    let total = count * m * n;
+    if total == 0 {
+        return Tensor::try_from_vec(out_shape, Vec::new());
     }
+    // GEMM with β = 0 writes all of C without reading it (matrixmultiply's
+    // documented contract, which also covers k = 0), so C starts uninitialised.
+    let mut out: Vec<T> = Vec::with_capacity(total);
     // Batch offsets in elements: broadcast strides over the batch dims, scaled by matrix size.
     let mat_a = sa[sa.len() - 2] * sa[sa.len() - 1];
     let mat_b = sb[sb.len() - 2] * sb[sb.len() - 1];
@@ -219,12 +222,13 @@ pub fn matmul_forward<T: Element>(
         (sb[sb.len() - 1], 1)
     };
     let (da, db) = (a.data(), b.data());
-    let gemm_one = |i: usize, c: &mut [T]| {
+    let gemm_one = |i: usize, c: &mut [std::mem::MaybeUninit<T>]| {
         let (oa, ob) = (offset(i, &stride_a, mat_a), offset(i, &stride_b, mat_b));
         // SAFETY: `oa + mat_a <= da.len()` and `ob + mat_b <= db.len()` because the
         // batch offsets index existing matrices; (m, k) and (k, n) read with the
         // strides above stay inside one stored matrix of `mat_a` / `mat_b`
-        // elements; `c` is a distinct, exclusively borrowed m×n buffer.
+        // elements; `c` is a distinct, exclusively borrowed m×n buffer, which
+        // GEMM (β = 0) only writes.
         unsafe {
             T::gemm(
                 m,
@@ -238,20 +242,26 @@ pub fn matmul_forward<T: Element>(
                 rb as isize,
                 cb as isize,
                 T::zero(),
-                c.as_mut_ptr(),
+                c.as_mut_ptr().cast::<T>(),
                 n as isize,
                 1,
             )
         }
     };
+    let spare = &mut out.spare_capacity_mut()[..total];
     if count > 1 && m * n * k < BATCH_PARALLEL_GEMM {
-        out.par_chunks_mut(m * n)
+        spare
+            .par_chunks_mut(m * n)
             .enumerate()
             .for_each(|(i, c)| gemm_one(i, c));
     } else {
-        out.chunks_mut(m * n)
+        spare
+            .chunks_mut(m * n)
             .enumerate()
             .for_each(|(i, c)| gemm_one(i, c));
     }
+    // SAFETY: the `count` chunks of m×n cover all `total` slots and each GEMM
+    // call (β = 0) wrote every element of its chunk.
+    unsafe { out.set_len(total) };
     Tensor::try_from_vec(out_shape, out)
 }

@@ -50,11 +50,42 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
     } = window;
     let data = x.value().data();
     let mut idx = vec![0usize; n * c * oh * ow];
-    let plain =
-        window.padding == (0, 0) && window.dilation == (1, 1) && !data.iter().any(|v| v.is_nan());
-    if plain {
-        // The common case (no padding, no dilation, no NaN): windows lie
-        // inside the image, and the running maximum is a branch-free select.
+    // A candidate wins if it is larger, or NaN over a number (NaN propagates,
+    // as in PyTorch); ties keep the first maximum in row-major order. Written
+    // as selects, not branches: on real data the comparison is unpredictable.
+    let better = |v: T, best: T| (v > best) | (v.is_nan() & !best.is_nan());
+    if window.padding == (0, 0) && window.dilation == (1, 1) && (kh, kw, sh, sw) == (2, 2, 2, 2) {
+        // The CNN's 2×2/2 pool: two source rows per output row, four taps unrolled.
+        idx.par_chunks_mut(oh * ow)
+            .with_min_len(8)
+            .enumerate()
+            .for_each(|(plane, out)| {
+                let base = plane * h * w;
+                let src = &data[base..base + h * w];
+                for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                    let top = 2 * oy * w;
+                    let r0 = &src[top..top + 2 * ow];
+                    let r1 = &src[top + w..top + w + 2 * ow];
+                    for (ox, o) in out_row.iter_mut().enumerate() {
+                        let j = 2 * ox;
+                        let (mut at, mut best) = (top + j, r0[j]);
+                        for (cand, v) in [
+                            (top + j + 1, r0[j + 1]),
+                            (top + w + j, r1[j]),
+                            (top + w + j + 1, r1[j + 1]),
+                        ] {
+                            let take = better(v, best);
+                            at = if take { cand } else { at };
+                            best = if take { v } else { best };
+                        }
+                        *o = base + at;
+                    }
+                }
+            });
+        return take(x, idx.into(), &[n, c, oh, ow]);
+    }
+    if window.padding == (0, 0) && window.dilation == (1, 1) {
+        // No padding, no dilation: windows lie inside the image.
         idx.par_chunks_mut(oh * ow)
             .enumerate()
             .for_each(|(plane, out)| {
@@ -67,9 +98,9 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
                         for i in 0..kh {
                             let row = first + i * w;
                             for (j, &v) in src[row..row + kw].iter().enumerate() {
-                                let take = v > best;
+                                let take = better(v, best);
                                 best_at = if take { row + j } else { best_at };
-                                best = best.max(v);
+                                best = if take { v } else { best };
                             }
                         }
                         out[oy * ow + ox] = base + best_at;
@@ -99,9 +130,7 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
                         for xx in cols.clone() {
                             let at = y * w + xx as usize;
                             let v = src[at];
-                            // Written as selects, not branches: on real data
-                            // the comparison is unpredictable.
-                            let take = (v > best) | (v.is_nan() & !best.is_nan());
+                            let take = better(v, best);
                             best_at = if take { at } else { best_at };
                             best = if take { v } else { best };
                         }

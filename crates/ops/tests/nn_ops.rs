@@ -82,6 +82,91 @@ fn max_pool_routes_a_tie_to_the_first_maximum() {
     assert_eq!(dx.value().data(), &[1.0, 0.0, 0.0, 0.0]);
 }
 
+/// Naive max-pool: every window scanned in row-major order, padding skipped,
+/// NaN wins over numbers, ties keep the first maximum. Returns (value, flat index).
+fn reference_max_pool(x: &[f64], (h, w): (usize, usize), win: Window) -> Vec<(f64, usize)> {
+    let (oh, ow) = win.output_size("test", h, w).unwrap();
+    let mut out = Vec::new();
+    for plane in 0..x.len() / (h * w) {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best: Option<(f64, usize)> = None;
+                for i in 0..win.kernel.0 {
+                    for j in 0..win.kernel.1 {
+                        let y = (oy * win.stride.0 + i * win.dilation.0) as isize
+                            - win.padding.0 as isize;
+                        let xx = (ox * win.stride.1 + j * win.dilation.1) as isize
+                            - win.padding.1 as isize;
+                        if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+                            continue;
+                        }
+                        let at = plane * h * w + y as usize * w + xx as usize;
+                        let v = x[at];
+                        let wins = match best {
+                            None => true,
+                            Some((b, _)) => v > b || (v.is_nan() && !b.is_nan()),
+                        };
+                        if wins {
+                            best = Some((v, at));
+                        }
+                    }
+                }
+                out.push(best.unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn max_pool_fast_paths_agree_with_a_naive_scan_including_ties_and_nan() {
+    use rand::Rng;
+    let mut rng = StdRng::seed_from_u64(11);
+    let (n, c, h, w) = (2, 3, 8, 6);
+    // Values from a small set, so ties are common; one NaN per sample.
+    let mut data: Vec<f64> = (0..n * c * h * w)
+        .map(|_| rng.gen_range(0..4) as f64)
+        .collect();
+    data[5] = f64::NAN;
+    data[c * h * w + 29] = f64::NAN;
+    let windows = [
+        // 2×2/2: the unrolled path.
+        ((2, 2), (2, 2), (0, 0), (1, 1)),
+        // 3×3/1: the general unpadded path.
+        ((3, 3), (1, 1), (0, 0), (1, 1)),
+        // padded and dilated: the general path.
+        ((3, 3), (2, 1), (1, 1), (1, 1)),
+        ((2, 3), (1, 2), (0, 1), (2, 1)),
+    ];
+    for (kernel, stride, padding, dilation) in windows {
+        let win = Window {
+            kernel,
+            stride,
+            padding,
+            dilation,
+        };
+        let g = Graph::new();
+        let x = g.leaf(Tensor::from_vec([n, c, h, w], data.clone()));
+        let y = max_pool2d(&x, win).unwrap();
+        let expected = reference_max_pool(&data, (h, w), win);
+        let got = y.value().data();
+        assert_eq!(got.len(), expected.len(), "{win:?}");
+        for (k, (&v, &(e, _))) in got.iter().zip(&expected).enumerate() {
+            assert!(
+                v == e || (v.is_nan() && e.is_nan()),
+                "{win:?} output {k}: {v} vs {e}"
+            );
+        }
+        // The gradient lands on exactly the reference's argmax positions.
+        let [dx] = grad(&y.sum_all(), [&x], false);
+        let mut routed = vec![0.0; data.len()];
+        for &(_, at) in &expected {
+            routed[at] += 1.0;
+        }
+        assert_eq!(dx.value().data(), &routed[..], "{win:?}");
+    }
+}
+
 #[test]
 fn dropout_zeroes_a_fraction_p_scales_survivors_and_repeats_with_the_seed() {
     let n = 100_000;

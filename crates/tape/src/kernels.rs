@@ -7,6 +7,7 @@
 
 use crate::shape::{contiguous_strides, numel, Shape};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Inputs with at least this many elements are processed in parallel.
 pub const PARALLEL_MIN_ELEMENTS: usize = 1 << 15;
@@ -77,18 +78,32 @@ fn row_offsets<const K: usize>(
     offs
 }
 
-/// Calls `fill(row_index, row)` for each row of `last` elements of `out`:
-/// inline for small outputs, in parallel across rows for large ones.
-fn fill_rows<T: Send>(out: &mut [T], last: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
-    if out.len() < PARALLEL_MIN_ELEMENTS {
-        for (r, dst) in out.chunks_mut(last).enumerate() {
+/// A new vector of `n` elements built row by row: `fill(row_index, row)` is
+/// called once for each row of `last` elements (inline for small outputs, in
+/// parallel across rows for large ones) and must write every element of its
+/// row. The buffer is never zeroed first, which saves a full pass over memory.
+fn build_rows<T: Copy + Send>(
+    n: usize,
+    last: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n < PARALLEL_MIN_ELEMENTS {
+        for (r, dst) in spare.chunks_mut(last).enumerate() {
             fill(r, dst);
         }
     } else {
-        out.par_chunks_mut(last)
+        spare
+            .par_chunks_mut(last)
             .enumerate()
             .for_each(|(r, dst)| fill(r, dst));
     }
+    // SAFETY: the chunks above cover all `n` slots of the spare capacity, and
+    // every caller's `fill` writes each element of the row it is given (each
+    // is a loop over the whole `dst`), so the first `n` elements are initialised.
+    unsafe { out.set_len(n) };
+    out
 }
 
 /// Elementwise `f(a, b)` with NumPy broadcasting to `out_shape`.
@@ -107,39 +122,37 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
     }
     let last = *out_shape.last().unwrap();
     let (la, lb) = (sa[sa.len() - 1], sb[sb.len() - 1]);
-    let mut out = vec![T::default(); n];
     if n == 0 {
-        return out;
+        return Vec::new();
     }
-    let fill = |r: usize, dst: &mut [T]| {
+    let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
         let [oa, ob] = row_offsets(out_shape, &[sa, sb], r);
         match (la, lb) {
             (1, 1) => {
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(a[oa + j], b[ob + j]);
+                    d.write(f(a[oa + j], b[ob + j]));
                 }
             }
             (1, 0) => {
                 let y = b[ob];
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(a[oa + j], y);
+                    d.write(f(a[oa + j], y));
                 }
             }
             (0, 1) => {
                 let x = a[oa];
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(x, b[ob + j]);
+                    d.write(f(x, b[ob + j]));
                 }
             }
             _ => {
                 for (j, d) in dst.iter_mut().enumerate() {
-                    *d = f(a[oa + j * la], b[ob + j * lb]);
+                    d.write(f(a[oa + j * la], b[ob + j * lb]));
                 }
             }
         }
     };
-    fill_rows(&mut out, last, fill);
-    out
+    build_rows(n, last, fill)
 }
 
 /// Copies a strided view of `x` into a new contiguous buffer of `out_shape`.
@@ -154,24 +167,24 @@ pub fn gather_strided<T: Copy + Send + Sync + Default>(
     if out_shape.is_empty() {
         return vec![x[0]];
     }
-    let mut out = vec![T::default(); n];
     if n == 0 {
-        return out;
+        return Vec::new();
     }
     let last = *out_shape.last().unwrap();
     let ls = src_strides[src_strides.len() - 1];
-    let fill = |r: usize, dst: &mut [T]| {
+    let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
         let [o] = row_offsets(out_shape, &[src_strides], r);
         if ls == 1 {
-            dst.copy_from_slice(&x[o..o + last]);
+            for (d, &v) in dst.iter_mut().zip(&x[o..o + last]) {
+                d.write(v);
+            }
         } else {
             for (j, d) in dst.iter_mut().enumerate() {
-                *d = x[o + j * ls];
+                d.write(x[o + j * ls]);
             }
         }
     };
-    fill_rows(&mut out, last, fill);
-    out
+    build_rows(n, last, fill)
 }
 
 /// Reduces `x` (of `shape`) over the sorted axes `axes` with `combine`,
@@ -260,11 +273,7 @@ fn reduce_rows<T: Copy>(
     let mut obase = 0usize;
     for xr in x.chunks_exact(last) {
         if ls == 0 {
-            let mut acc = out[obase];
-            for &v in xr {
-                acc = combine(acc, v);
-            }
-            out[obase] = acc;
+            out[obase] = combine(out[obase], fold_lanes(xr, combine));
         } else {
             for (j, &v) in xr.iter().enumerate() {
                 let o = obase + j * ls;
@@ -281,6 +290,40 @@ fn reduce_rows<T: Copy>(
             idx[d] = 0;
         }
     }
+}
+
+/// Combines a non-empty row in eight interleaved lanes, then the lanes
+/// pairwise: eight independent dependency chains instead of one, so a sum
+/// runs at the adder's throughput rather than its latency. The order is fixed
+/// by the length alone, so results are reproducible.
+#[inline]
+fn fold_lanes<T: Copy>(xs: &[T], combine: &impl Fn(T, T) -> T) -> T {
+    const LANES: usize = 8;
+    if xs.len() < 2 * LANES {
+        let mut acc = xs[0];
+        for &v in &xs[1..] {
+            acc = combine(acc, v);
+        }
+        return acc;
+    }
+    let mut lanes: [T; LANES] = std::array::from_fn(|i| xs[i]);
+    let mut chunks = xs[LANES..].chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (lane, &v) in lanes.iter_mut().zip(chunk) {
+            *lane = combine(*lane, v);
+        }
+    }
+    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = combine(*lane, v);
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for i in 0..width {
+            lanes[i] = combine(lanes[i], lanes[i + width]);
+        }
+    }
+    lanes[0]
 }
 
 #[cfg(test)]
