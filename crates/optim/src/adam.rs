@@ -1,7 +1,8 @@
 //! Adam, AMSGrad and AdamW (decoupled weight decay).
 
 use crate::group::{restore, snapshot, OptimizerState, ParamGroup, ParamState};
-use crate::{effective_grad, non_negative, Optimizer};
+use crate::{non_negative, Optimizer};
+use rayon::prelude::*;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
 
@@ -146,63 +147,130 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             for p in &g.params {
                 let state = &mut self.states[index];
                 index += 1;
-                let Some(grad) = effective_grad(p, maximize, if decoupled { 0.0 } else { wd })
-                else {
+                if p.grad().is_none() {
                     continue;
-                };
+                }
                 state.step += 1;
                 let t = state.step as i32;
                 let zeros = || Tensor::zeros(p.shape());
                 let mut m = state.buffers.remove("exp_avg").unwrap_or_else(zeros);
                 let mut v = state.buffers.remove("exp_avg_sq").unwrap_or_else(zeros);
-                let (w1, tb2, tb2c) = (
-                    T::from_f64(1.0 - b1),
-                    T::from_f64(b2),
-                    T::from_f64(1.0 - b2),
-                );
-                for ((mi, vi), &gi) in m
-                    .data_mut()
-                    .iter_mut()
-                    .zip(v.data_mut().iter_mut())
-                    .zip(&grad)
-                {
-                    *mi = *mi + w1 * (gi - *mi); // torch's lerp(m, g, 1 − β1)
-                    *vi = *vi * tb2 + gi * gi * tb2c;
-                }
-                let denom_source = if amsgrad {
-                    let mut vmax = state.buffers.remove("max_exp_avg_sq").unwrap_or_else(zeros);
-                    for (a, &b) in vmax.data_mut().iter_mut().zip(v.data()) {
-                        *a = a.max(b);
-                    }
-                    vmax
-                } else {
-                    v.clone()
-                };
+                let mut v_max = amsgrad
+                    .then(|| state.buffers.remove("max_exp_avg_sq").unwrap_or_else(zeros));
                 let bias1 = 1.0 - b1.powi(t);
-                let bias2_sqrt = T::from_f64((1.0 - b2.powi(t)).sqrt());
-                let step_size = T::from_f64(lr / bias1);
-                let (teps, decay) = (T::from_f64(eps), T::from_f64(1.0 - lr * wd));
-                p.update(|value, _| {
-                    for ((x, &mi), &si) in value
-                        .data_mut()
-                        .iter_mut()
-                        .zip(m.data())
-                        .zip(denom_source.data())
-                    {
-                        if decoupled && wd != 0.0 {
-                            *x = *x * decay;
-                        }
-                        let denom = si.sqrt() / bias2_sqrt + teps;
-                        *x = *x - step_size * (mi / denom);
-                    }
+                let rule = AdamRule {
+                    l2: T::from_f64(if decoupled { 0.0 } else { wd }),
+                    maximize,
+                    one_minus_beta1: T::from_f64(1.0 - b1),
+                    beta2: T::from_f64(b2),
+                    one_minus_beta2: T::from_f64(1.0 - b2),
+                    bias2_sqrt: T::from_f64((1.0 - b2.powi(t)).sqrt()),
+                    step_size: T::from_f64(lr / bias1),
+                    eps: T::from_f64(eps),
+                    decay: (decoupled && wd != 0.0).then(|| T::from_f64(1.0 - lr * wd)),
+                };
+                p.update(|value, grad| {
+                    let grad = grad.expect("checked above").data();
+                    rule.apply(
+                        value.data_mut(),
+                        grad,
+                        m.data_mut(),
+                        v.data_mut(),
+                        v_max.as_mut().map(|t| t.data_mut()),
+                    );
                 });
                 state.buffers.insert("exp_avg".into(), m);
                 state.buffers.insert("exp_avg_sq".into(), v);
-                if amsgrad {
-                    state.buffers.insert("max_exp_avg_sq".into(), denom_source);
+                if let Some(v_max) = v_max {
+                    state.buffers.insert("max_exp_avg_sq".into(), v_max);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Parameters at least this long are updated in parallel chunks.
+const PARALLEL_UPDATE: usize = 1 << 15;
+/// Elements per parallel chunk of the update.
+const UPDATE_CHUNK: usize = 1 << 13;
+
+/// One Adam step's constants, applied to every element in a single pass
+/// over (θ, g, m, v[, v̂]) — the fused update: each array is read and
+/// written once, instead of once per formula line.
+struct AdamRule<T> {
+    /// L2 weight decay folded into the gradient (0 for AdamW).
+    l2: T,
+    maximize: bool,
+    one_minus_beta1: T,
+    beta2: T,
+    one_minus_beta2: T,
+    /// √(1 − β2ᵗ).
+    bias2_sqrt: T,
+    /// γ / (1 − β1ᵗ).
+    step_size: T,
+    eps: T,
+    /// AdamW's 1 − γλ, when λ ≠ 0.
+    decay: Option<T>,
+}
+
+impl<T: Element> AdamRule<T> {
+    /// One element, in torch's order of operations: g ← ±g + λθ;
+    /// m ← m + (1−β1)(g − m); v ← β2·v + (1−β2)·g²; (v̂ ← max(v̂, v));
+    /// θ ← θ·(1 − γλ) (AdamW); θ ← θ − step·m / (√v / √(1−β2ᵗ) + ε).
+    #[inline(always)]
+    fn element(&self, x: &mut T, g: T, m: &mut T, v: &mut T, v_max: Option<&mut T>) {
+        let g = if self.maximize { -g } else { g };
+        let g = if self.l2 != T::zero() { g + self.l2 * *x } else { g };
+        *m = *m + self.one_minus_beta1 * (g - *m);
+        *v = *v * self.beta2 + g * g * self.one_minus_beta2;
+        let second = match v_max {
+            Some(vm) => {
+                *vm = vm.max(*v);
+                *vm
+            }
+            None => *v,
+        };
+        if let Some(decay) = self.decay {
+            *x = *x * decay;
+        }
+        let denom = second.sqrt() / self.bias2_sqrt + self.eps;
+        *x = *x - self.step_size * (*m / denom);
+    }
+
+    /// A run of elements (one thread's share).
+    fn run(&self, x: &mut [T], g: &[T], m: &mut [T], v: &mut [T], v_max: Option<&mut [T]>) {
+        match v_max {
+            Some(vm) => {
+                for ((((x, &g), m), v), vm) in x.iter_mut().zip(g).zip(m).zip(v).zip(vm) {
+                    self.element(x, g, m, v, Some(vm));
+                }
+            }
+            None => {
+                for (((x, &g), m), v) in x.iter_mut().zip(g).zip(m).zip(v) {
+                    self.element(x, g, m, v, None);
+                }
+            }
+        }
+    }
+
+    /// The whole parameter, split across rayon's threads when large. Every
+    /// element's arithmetic is the same either way, so results do not depend
+    /// on the split.
+    fn apply(&self, x: &mut [T], g: &[T], m: &mut [T], v: &mut [T], v_max: Option<&mut [T]>) {
+        if x.len() < PARALLEL_UPDATE {
+            return self.run(x, g, m, v, v_max);
+        }
+        let chunks = x
+            .par_chunks_mut(UPDATE_CHUNK)
+            .zip(g.par_chunks(UPDATE_CHUNK))
+            .zip(m.par_chunks_mut(UPDATE_CHUNK))
+            .zip(v.par_chunks_mut(UPDATE_CHUNK));
+        match v_max {
+            Some(vm) => chunks
+                .zip(vm.par_chunks_mut(UPDATE_CHUNK))
+                .for_each(|((((x, g), m), v), vm)| self.run(x, g, m, v, Some(vm))),
+            None => chunks.for_each(|(((x, g), m), v)| self.run(x, g, m, v, None)),
+        }
     }
 }
