@@ -70,9 +70,25 @@ pub fn batch_norm<T: Element>(
                     ),
                 ));
             }
-            let (y, mean, var) = normalize_batch(x, eps)?;
+            let affine = match (weight, bias) {
+                (Some(w), Some(b)) => {
+                    check(w.value(), "weight")?;
+                    check(b.value(), "bias")?;
+                    Some((w, b))
+                }
+                _ => None,
+            };
+            let (y, mean, var) = normalize_batch(x, affine, eps)?;
             let unbias = T::from_f64(count as f64 / (count - 1) as f64);
-            (y, Some(mean), Some(var.map(|v| v * unbias)))
+            let var = Some(var.map(|v| v * unbias));
+            if affine.is_some() {
+                return Ok(BatchNormOutput {
+                    output: y,
+                    batch_mean: Some(mean),
+                    batch_var: var,
+                });
+            }
+            (y, Some(mean), var)
         }
         Some((rm, rv)) => {
             check(rm, "running_mean")?;
@@ -98,28 +114,74 @@ pub fn batch_norm<T: Element>(
     })
 }
 
-/// Per-channel statistics of x viewed as [N, C, S]: (mean, biased variance).
-fn channel_stats<T: Element>(x: &Tensor<T>) -> (Vec<T>, Vec<T>) {
-    let s = x.shape();
-    let (n, c) = (s[0], s[1]);
-    let inner: usize = s[2..].iter().product();
-    let count = T::from_f64((n * inner) as f64);
-    let data = x.data();
+/// Σ over a run of `f(i)` for i in 0..len, in eight interleaved lanes (eight
+/// independent dependency chains, so the sum runs at the adder's throughput
+/// rather than its latency); the order is fixed by `len` alone.
+#[inline(always)]
+fn lane_sum<T: Element>(len: usize, f: impl Fn(usize) -> T) -> T {
+    let mut lanes = [T::zero(); 8];
+    let whole = len / 8 * 8;
+    for base in (0..whole).step_by(8) {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            *lane = *lane + f(base + j);
+        }
+    }
+    for (j, i) in (whole..len).enumerate() {
+        lanes[j] = lanes[j] + f(i);
+    }
+    let [a, b, c, d, e, g, h, k] = lanes;
+    ((a + b) + (c + d)) + ((e + g) + (h + k))
+}
+
+/// Per-channel sums over x viewed as [N, C, S]: for each channel, Σ over
+/// the batch of `block_sum(block_index)`, each block one (sample, channel) run
+/// of S elements. Channels run in parallel.
+fn per_channel_sums<R: Send + Sync + Copy + std::ops::Add<Output = R>>(
+    shape: &[usize],
+    zero: R,
+    block_sum: impl Fn(usize) -> R + Sync,
+) -> Vec<R> {
+    let (n, c) = (shape[0], shape[1]);
     (0..c)
         .into_par_iter()
-        .map(|ch| {
-            let block = |b: usize| &data[(b * c + ch) * inner..(b * c + ch + 1) * inner];
-            let mean = (0..n)
-                .map(|b| block(b).iter().copied().sum::<T>())
-                .sum::<T>()
-                / count;
-            let var = (0..n)
-                .map(|b| block(b).iter().map(|&v| (v - mean) * (v - mean)).sum::<T>())
-                .sum::<T>()
-                / count;
-            (mean, var)
-        })
-        .unzip()
+        .map(|ch| (0..n).fold(zero, |acc, b| acc + block_sum(b * c + ch)))
+        .collect()
+}
+
+/// Per-channel statistics of x viewed as [N, C, S]: (mean, biased variance),
+/// two passes (the mean first, then squared deviations from it).
+fn channel_stats<T: Element>(x: &Tensor<T>) -> (Vec<T>, Vec<T>) {
+    let s = x.shape();
+    let inner: usize = s[2..].iter().product();
+    let count = T::from_f64((s[0] * inner) as f64);
+    let data = x.data();
+    let block = |b: usize| &data[b * inner..(b + 1) * inner];
+    let mean: Vec<T> = per_channel_sums::<T>(s, T::zero(), |b| {
+        let v = block(b);
+        lane_sum(inner, |i| v[i])
+    })
+    .into_iter()
+    .map(|m| m / count)
+    .collect();
+    let c = s[1];
+    let var = per_channel_sums::<T>(s, T::zero(), |b| {
+        let (v, m) = (block(b), mean[b % c]);
+        lane_sum(inner, |i| (v[i] - m) * (v[i] - m))
+    })
+    .into_iter()
+    .map(|v| v / count)
+    .collect();
+    (mean, var)
+}
+
+/// A pair of sums, added componentwise.
+#[derive(Clone, Copy)]
+struct Pair<T>(T, T);
+impl<T: Element> std::ops::Add for Pair<T> {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Pair(self.0 + o.0, self.1 + o.1)
+    }
 }
 
 /// Applies `f(channel, value)` to every element of x viewed as [N, C, S], in parallel.
@@ -130,42 +192,72 @@ fn per_channel_map<T: Element>(
     let s = x.shape();
     let c = s[1];
     let inner: usize = s[2..].iter().product::<usize>().max(1);
-    let mut out = vec![T::zero(); x.numel()];
-    out.par_chunks_mut(inner)
+    let total = x.numel();
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    out.spare_capacity_mut()[..total]
+        .par_chunks_mut(inner)
         .zip(x.data().par_chunks(inner))
         .enumerate()
         .for_each(|(block, (o, v))| {
             let ch = block % c;
             for (k, (o, &v)) in o.iter_mut().zip(v).enumerate() {
-                *o = f(ch, block * inner + k, v);
+                o.write(f(ch, block * inner + k, v));
             }
         });
+    // SAFETY: the chunks of `inner` cover all `total` slots (x has `total`
+    // elements in chunks of the same size) and each element was written above.
+    unsafe { out.set_len(total) };
     Tensor::from_vec(s, out)
 }
 
-/// x̂ = (x − μ)/√(σ² + ε) with per-channel batch statistics (axis 1), one op:
-/// ∂/∂x = σ⁻¹·(G − mean(G) − x̂·mean(G·x̂)), the means over all axes but 1.
-/// Without create_graph that formula runs as one fused pass; with it, the
-/// same formula is built from differentiable ops (σ⁻¹ recomputed from x,
-/// x̂ being this op's output), so second derivatives are exact.
+/// x̂ = (x − μ)/√(σ² + ε) with per-channel batch statistics (axis 1), and
+/// optionally the affine y = x̂·γ + β, as one op (inputs x, or x, γ, β):
+/// ∂/∂β = ΣG, ∂/∂γ = Σ G·x̂, ∂/∂x = σ⁻¹·(G' − mean(G') − x̂·mean(G'·x̂))
+/// with G' = γ·G (G without the affine); sums and means over all axes but 1.
+/// Without create_graph this runs as two fused passes (both per-channel sums,
+/// then ∂x), recomputing x̂ from x and the saved statistics; with it, the
+/// same formulas are built from differentiable ops (μ and σ⁻¹ recomputed
+/// from x), so second derivatives are exact.
 pub struct BatchNormalize<T: Element> {
     /// ε.
     pub eps: T,
+    /// μ per channel, from the forward pass.
+    pub mean: Vec<T>,
     /// 1/√(σ² + ε) per channel, from the forward pass.
     pub inv_std: Vec<T>,
+    /// Inputs 1 and 2 are γ and β (each [C]).
+    pub affine: bool,
 }
 
 impl<T: Element> Op<T> for BatchNormalize<T> {
     fn name(&self) -> &str {
         "batch_normalize"
     }
-    fn formula(&self, _input: usize) -> Option<String> {
-        Some("σ⁻¹·(G − mean(G) − x̂·mean(G·x̂))".into())
+    fn formula(&self, input: usize) -> Option<String> {
+        Some(
+            match input {
+                0 if self.affine => "σ⁻¹·(γG − mean(γG) − x̂·mean(γG·x̂))",
+                0 => "σ⁻¹·(G − mean(G) − x̂·mean(G·x̂))",
+                1 => "Σ G·x̂",
+                _ => "Σ G",
+            }
+            .into(),
+        )
+    }
+    fn describe(&self) -> String {
+        format!(
+            "batch_normalize(eps={:?}, affine={})",
+            self.eps, self.affine
+        )
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         let x = cx.input(0);
         let rank = x.shape().len();
+        let c = x.shape()[1];
         let axes: Vec<isize> = std::iter::once(0).chain(2..rank as isize).collect();
+        let mut stat_shape = vec![1; rank];
+        stat_shape[1] = c;
+        let mut out: InputGrads<T> = smallvec![None; if self.affine { 3 } else { 1 }];
         if cx.create_graph {
             let mean = x.try_mean(&axes, true)?;
             let centered = x.try_sub(&mean)?;
@@ -174,34 +266,110 @@ impl<T: Element> Op<T> for BatchNormalize<T> {
                 .try_mean(&axes, true)?
                 .add_scalar(self.eps)
                 .try_powf(T::from_f64(-0.5))?;
-            let xh = cx.output;
-            let g = cx.grad;
-            let inner = g
-                .try_sub(&g.try_mean(&axes, true)?)?
-                .try_sub(&xh.try_mul(&g.try_mul(xh)?.try_mean(&axes, true)?)?)?;
-            return Ok(smallvec![Some(inner.try_mul(&inv_std)?)]);
+            let recomputed;
+            let (xh, g) = if self.affine {
+                recomputed = centered.try_mul(&inv_std)?;
+                if cx.needs(1) {
+                    out[1] = Some(cx.grad.try_mul(&recomputed)?.try_sum(&axes, false)?);
+                }
+                if cx.needs(2) {
+                    out[2] = Some(cx.grad.try_sum(&axes, false)?);
+                }
+                let gamma = cx.input(1).try_reshape_to(&stat_shape)?;
+                (&recomputed, cx.grad.try_mul(&gamma)?)
+            } else {
+                (cx.output, cx.grad.clone())
+            };
+            if cx.needs(0) {
+                let inner = g
+                    .try_sub(&g.try_mean(&axes, true)?)?
+                    .try_sub(&xh.try_mul(&g.try_mul(xh)?.try_mean(&axes, true)?)?)?;
+                out[0] = Some(inner.try_mul(&inv_std)?);
+            }
+            return Ok(out);
         }
         let g = cx.grad.value();
-        let xh = cx.output.value();
-        let gx = per_channel_map(g, |_, k, v| v * xh.data()[k]);
-        let (mg, _) = channel_stats(g);
-        let (mgx, _) = channel_stats(&gx);
-        let inv = &self.inv_std;
-        let dx = per_channel_map(g, |ch, k, v| {
-            inv[ch] * (v - mg[ch] - xh.data()[k] * mgx[ch])
+        let s = g.shape();
+        let inner: usize = s[2..].iter().product();
+        let count = T::from_f64((s[0] * inner) as f64);
+        let (gd, xd) = (g.data(), x.value().data());
+        let (mean, inv) = (&self.mean, &self.inv_std);
+        // One pass for both per-channel sums, ΣG and ΣG·x̂, then one for ∂x.
+        let sums = per_channel_sums::<Pair<T>>(s, Pair(T::zero(), T::zero()), |b| {
+            let (gb, xb) = (
+                &gd[b * inner..(b + 1) * inner],
+                &xd[b * inner..(b + 1) * inner],
+            );
+            let (m, k) = (mean[b % c], inv[b % c]);
+            Pair(
+                lane_sum(inner, |i| gb[i]),
+                lane_sum(inner, |i| gb[i] * ((xb[i] - m) * k)),
+            )
         });
-        Ok(smallvec![Some(Var::constant(dx))])
+        let gamma: Vec<T> = if self.affine {
+            cx.input(1).value().data().to_vec()
+        } else {
+            vec![T::one(); c]
+        };
+        if cx.needs(0) {
+            // mean(γG) = γ·mean(G) and mean(γG·x̂) = γ·mean(G·x̂) per channel.
+            let mg: Vec<T> = sums.iter().map(|p| p.0 / count).collect();
+            let mgx: Vec<T> = sums.iter().map(|p| p.1 / count).collect();
+            let dx = per_channel_map(g, |ch, k, v| {
+                let xh = (xd[k] - mean[ch]) * inv[ch];
+                inv[ch] * (gamma[ch] * v - gamma[ch] * mg[ch] - xh * (gamma[ch] * mgx[ch]))
+            });
+            out[0] = Some(Var::constant(dx));
+        }
+        if self.affine {
+            if cx.needs(1) {
+                let dg = sums.iter().map(|p| p.1).collect();
+                out[1] = Some(Var::constant(Tensor::from_vec([c], dg)));
+            }
+            if cx.needs(2) {
+                let db = sums.iter().map(|p| p.0).collect();
+                out[2] = Some(Var::constant(Tensor::from_vec([c], db)));
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Training-mode normalization: (x̂, batch mean, biased batch variance).
-fn normalize_batch<T: Element>(x: &Var<T>, eps: T) -> Result<(Var<T>, Tensor<T>, Tensor<T>)> {
+/// Training-mode normalization, with the affine γ, β when both are given:
+/// (output, batch mean, biased batch variance).
+fn normalize_batch<T: Element>(
+    x: &Var<T>,
+    affine: Option<(&Var<T>, &Var<T>)>,
+    eps: T,
+) -> Result<(Var<T>, Tensor<T>, Tensor<T>)> {
     let (mean, var) = channel_stats(x.value());
     let inv_std: Vec<T> = var.iter().map(|&v| T::one() / (v + eps).sqrt()).collect();
-    let y = per_channel_map(x.value(), |ch, _, v| (v - mean[ch]) * inv_std[ch]);
     let c = mean.len();
-    let out = Var::from_op(BatchNormalize { eps, inv_std }, &[x], y)?;
-    Ok((out, Tensor::from_vec([c], mean), Tensor::from_vec([c], var)))
+    let (y, inputs) = match affine {
+        Some((w, b)) => {
+            let (wd, bd) = (w.value().data(), b.value().data());
+            let y = per_channel_map(x.value(), |ch, _, v| {
+                (v - mean[ch]) * inv_std[ch] * wd[ch] + bd[ch]
+            });
+            (y, vec![x, w, b])
+        }
+        None => (
+            per_channel_map(x.value(), |ch, _, v| (v - mean[ch]) * inv_std[ch]),
+            vec![x],
+        ),
+    };
+    let mean_t = Tensor::from_vec([c], mean.clone());
+    let out = Var::from_op(
+        BatchNormalize {
+            eps,
+            mean,
+            inv_std,
+            affine: affine.is_some(),
+        },
+        &inputs,
+        y,
+    )?;
+    Ok((out, mean_t, Tensor::from_vec([c], var)))
 }
 
 /// Layer normalization over the last `normalized_dims` dimensions:

@@ -93,7 +93,22 @@ unary_op!(
 );
 unary_op!(
     /// max(x, 0). d/dx = 1 for x > 0, else 0 (0 at x = 0, as in PyTorch).
-    Relu, "relu", "[x > 0]", |cx| cx.grad.try_mul(&mask_where(cx.input(0).value(), |v| v > T::zero()))
+    /// Without create_graph, G·[x > 0] is one pass over G and x (no mask
+    /// tensor); with it, the product with a constant mask is recorded.
+    Relu, "relu", "[x > 0]", |cx| {
+        let x = cx.input(0).value();
+        if cx.create_graph || !cx.grad.value().same_shape(x) {
+            cx.grad.try_mul(&mask_where(x, |v| v > T::zero()))
+        } else {
+            Ok(Var::constant(cx.grad.value().zip_with(x, |g, v| {
+                if v > T::zero() {
+                    g
+                } else {
+                    T::zero()
+                }
+            })))
+        }
+    }
 );
 
 /// xᵖ for a scalar exponent p. d/dx = p·x^(p−1) (0 when p = 0).

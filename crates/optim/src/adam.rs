@@ -2,9 +2,9 @@
 
 use crate::group::{restore, snapshot, OptimizerState, ParamGroup, ParamState};
 use crate::{non_negative, Optimizer};
-use rayon::prelude::*;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
+use rayon::prelude::*;
 
 /// Adam hyperparameters; `Default` is `torch.optim.Adam`'s, and
 /// [`AdamConfig::adamw`] is `torch.optim.AdamW`'s (weight decay 1e-2, decoupled).
@@ -155,8 +155,8 @@ impl<T: Element> Optimizer<T> for Adam<T> {
                 let zeros = || Tensor::zeros(p.shape());
                 let mut m = state.buffers.remove("exp_avg").unwrap_or_else(zeros);
                 let mut v = state.buffers.remove("exp_avg_sq").unwrap_or_else(zeros);
-                let mut v_max = amsgrad
-                    .then(|| state.buffers.remove("max_exp_avg_sq").unwrap_or_else(zeros));
+                let mut v_max =
+                    amsgrad.then(|| state.buffers.remove("max_exp_avg_sq").unwrap_or_else(zeros));
                 let bias1 = 1.0 - b1.powi(t);
                 let rule = AdamRule {
                     l2: T::from_f64(if decoupled { 0.0 } else { wd }),
@@ -221,7 +221,11 @@ impl<T: Element> AdamRule<T> {
     #[inline(always)]
     fn element(&self, x: &mut T, g: T, m: &mut T, v: &mut T, v_max: Option<&mut T>) {
         let g = if self.maximize { -g } else { g };
-        let g = if self.l2 != T::zero() { g + self.l2 * *x } else { g };
+        let g = if self.l2 != T::zero() {
+            g + self.l2 * *x
+        } else {
+            g
+        };
         *m = *m + self.one_minus_beta1 * (g - *m);
         *v = *v * self.beta2 + g * g * self.one_minus_beta2;
         let second = match v_max {

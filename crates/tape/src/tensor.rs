@@ -257,6 +257,25 @@ impl<T: Element> Tensor<T> {
         Tensor::from_parts(self.shape.clone(), kernels::map(self.data(), f))
     }
 
+    /// `f(a, b)` elementwise over two tensors of the same shape (in parallel
+    /// for large ones); panics if the shapes differ.
+    #[track_caller]
+    pub fn zip_with(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T + Sync + Send) -> Self {
+        assert!(
+            self.same_shape(other),
+            "zip_with: shapes {:?} and {:?} differ",
+            self.shape(),
+            other.shape()
+        );
+        if let Some(t) = self.zip_single(other, &f) {
+            return t;
+        }
+        Tensor::from_parts(
+            self.shape.clone(),
+            kernels::zip_map(self.data(), other.data(), f),
+        )
+    }
+
     /// `f(a, b)` for two one-element tensors of the same shape, without allocating.
     pub(crate) fn zip_single(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T) -> Option<Self> {
         match (&self.data, &other.data) {
