@@ -63,8 +63,11 @@ pub fn bench_mlp(rng: &mut impl Rng) -> Sequential<f32> {
 /// CNN: (conv 3×3 → BatchNorm → ReLU → max-pool 2) × 2 with 32 and 64
 /// channels, dropout, Linear(3136, 128) → ReLU → dropout → Linear(128, 10).
 pub fn cnn(dropout: f64, seed: u64, rng: &mut impl Rng) -> Sequential<f32> {
+    // No convolution bias: the BatchNorm after it subtracts the channel mean,
+    // so a bias would cancel exactly (BatchNorm's β plays its part).
     let pad1 = ConvOptions {
         padding: 1,
+        bias: false,
         ..Default::default()
     };
     Sequential::new()
