@@ -136,6 +136,27 @@ fn a_diverging_run_fails_with_advice() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A label smoothing outside [0, 1] is an error naming the option, not a panic.
+    let out = chainrule(&[
+        "train",
+        "--model",
+        "mlp",
+        "--subset",
+        "--limit",
+        "300",
+        "--epochs",
+        "1",
+        "--label-smoothing",
+        "1.5",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("label_smoothing must be in [0, 1], got 1.5"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = chainrule(&["train", "--optimizer", "adamm", "--subset"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no optimizer called \"adamm\""));
