@@ -308,3 +308,48 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
     let e = err_of(x.try_pad(&[1, 1, 1], 0.0));
     assert!(e.to_string().starts_with("pad: 3 pad values"), "{e}");
 }
+
+#[test]
+fn fused_batch_norm_matches_the_composed_formula_on_long_channels() {
+    // 9·7 = 63 values per (sample, channel): the eight-lane sums run their
+    // main loop and a remainder (the registry's 2×2 planes run only the latter).
+    let mut rng = StdRng::seed_from_u64(3);
+    let g = Graph::<f64>::new();
+    let x = g.leaf(Tensor::randn([4, 3, 9, 7], &mut rng).map(|v| 2.0 * v + 0.5));
+    let w = g.leaf(Tensor::randn([3], &mut rng));
+    let b = g.leaf(Tensor::randn([3], &mut rng));
+    let weights = Var::constant(Tensor::randn([4, 3, 9, 7], &mut rng));
+    let eps = 1e-5;
+    let fused = batch_norm(&x, None, Some(&w), Some(&b), eps)
+        .unwrap()
+        .output;
+    let axes = [0isize, 2, 3];
+    let mean = x.try_mean(&axes, true).unwrap();
+    let centered = x.try_sub(&mean).unwrap();
+    let var = centered
+        .try_square()
+        .unwrap()
+        .try_mean(&axes, true)
+        .unwrap();
+    let composed = centered
+        .try_div(&var.add_scalar(eps).try_sqrt().unwrap())
+        .unwrap()
+        .try_mul(&w.try_reshape_to(&[1, 3, 1, 1]).unwrap())
+        .unwrap()
+        .try_add(&b.try_reshape_to(&[1, 3, 1, 1]).unwrap())
+        .unwrap();
+    // f64, values of order 1 summed over 252 per channel: 1e-12 leaves room
+    // for the different summation orders only.
+    let diff = fused.value().max_abs_diff(composed.value()).unwrap();
+    assert!(diff < 1e-12, "values differ by {diff}");
+    let loss = |y: &Var<f64>| y.try_mul(&weights).unwrap().sum_all();
+    let fused_grads = grad(&loss(&fused), [&x, &w, &b], false);
+    let composed_grads = grad(&loss(&composed), [&x, &w, &b], false);
+    for (name, (f, c)) in ["x", "γ", "β"]
+        .iter()
+        .zip(fused_grads.iter().zip(&composed_grads))
+    {
+        let diff = f.value().max_abs_diff(c.value()).unwrap();
+        assert!(diff < 1e-10, "∂/∂{name} differs by {diff}");
+    }
+}

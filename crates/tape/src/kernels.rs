@@ -371,6 +371,33 @@ mod tests {
     }
 
     #[test]
+    fn last_axis_reduction_in_lanes_covers_every_element() {
+        // Rows of 37: the eight-lane loop (4 chunks) and a remainder of 5.
+        // Small integers sum exactly in any order, so the expected sums are exact.
+        let x: Vec<f64> = (0..3 * 37).map(|i| ((i * 7) % 11) as f64).collect();
+        let sums = reduce(&x, &[3, 37], &[1], 0.0, |a, b| a + b);
+        let maxes = reduce(&x, &[3, 37], &[1], f64::NEG_INFINITY, f64::max);
+        for r in 0..3 {
+            let row = &x[r * 37..(r + 1) * 37];
+            assert_eq!(sums[r], row.iter().sum::<f64>(), "row {r}");
+            assert_eq!(
+                maxes[r],
+                row.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+            );
+        }
+        // Every position counts: a one-hot row sums to 1 wherever the 1 is.
+        for at in 0..37 {
+            let mut row = vec![0.0f64; 37];
+            row[at] = 1.0;
+            assert_eq!(
+                reduce(&row, &[1, 37], &[1], 0.0, |a, b| a + b),
+                vec![1.0],
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
     fn broadcast_binary_handles_every_stride_pattern() {
         // [2, 3] + [3] and [2, 1] + [1, 3]
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
