@@ -184,6 +184,18 @@ fn train_step(
     loss.item()
 }
 
+/// Adam with lr 1e-3 (the benchmarks' optimizer) over the model's parameters.
+fn adam_1e3(model: &Sequential<f32>) -> Adam<f32> {
+    Adam::new(
+        model.parameters(),
+        AdamConfig {
+            lr: 1e-3,
+            ..Default::default()
+        },
+    )
+    .expect("valid")
+}
+
 fn mlp_epoch() -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
     let train = fashion_train();
@@ -192,14 +204,7 @@ fn mlp_epoch() -> serde_json::Value {
         .test;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let model = chainrule::training::models::bench_mlp(&mut rng);
-    let mut opt = Adam::new(
-        model.parameters(),
-        AdamConfig {
-            lr: 1e-3,
-            ..Default::default()
-        },
-    )
-    .expect("valid");
+    let mut opt = adam_1e3(&model);
     let t = Instant::now();
     let (mut loss_sum, mut n) = (0.0f64, 0usize);
     for batch in DataLoader::new(&train, Regime::MiniBatch(128)).epoch(&mut rng) {
@@ -224,14 +229,7 @@ fn cnn_steps() -> serde_json::Value {
     let train = fashion_train();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let model = chainrule::training::models::bench_cnn(&mut rng);
-    let mut opt = Adam::new(
-        model.parameters(),
-        AdamConfig {
-            lr: 1e-3,
-            ..Default::default()
-        },
-    )
-    .expect("valid");
+    let mut opt = adam_1e3(&model);
     // 205 batches of one shuffled epoch (938 batches of 64 in the full set).
     let batches: Vec<_> = DataLoader::new(&train, Regime::MiniBatch(64))
         .epoch(&mut rng)

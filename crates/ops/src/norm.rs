@@ -4,6 +4,7 @@
 
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
+use chainrule_tape::kernels::fold_lanes;
 use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rand::Rng;
@@ -114,23 +115,10 @@ pub fn batch_norm<T: Element>(
     })
 }
 
-/// Σ over a run of `f(i)` for i in 0..len, in eight interleaved lanes (eight
-/// independent dependency chains, so the sum runs at the adder's throughput
-/// rather than its latency); the order is fixed by `len` alone.
+/// Σ of `f(i)` for i in 0..len (len ≥ 1), in the shared eight-lane order.
 #[inline(always)]
 fn lane_sum<T: Element>(len: usize, f: impl Fn(usize) -> T) -> T {
-    let mut lanes = [T::zero(); 8];
-    let whole = len / 8 * 8;
-    for base in (0..whole).step_by(8) {
-        for (j, lane) in lanes.iter_mut().enumerate() {
-            *lane = *lane + f(base + j);
-        }
-    }
-    for (j, i) in (whole..len).enumerate() {
-        lanes[j] = lanes[j] + f(i);
-    }
-    let [a, b, c, d, e, g, h, k] = lanes;
-    ((a + b) + (c + d)) + ((e + g) + (h + k))
+    fold_lanes(len, f, |a, b| a + b)
 }
 
 /// Per-channel sums over x viewed as [N, C, S]: for each channel, Σ over

@@ -49,71 +49,56 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
         dilation: (dh, dw),
     } = window;
     let data = x.value().data();
-    let mut idx = vec![0usize; n * c * oh * ow];
     // A candidate wins if it is larger, or NaN over a number (NaN propagates,
     // as in PyTorch); ties keep the first maximum in row-major order. Written
     // as selects, not branches: on real data the comparison is unpredictable.
     let better = |v: T, best: T| (v > best) | (v.is_nan() & !best.is_nan());
-    if window.padding == (0, 0) && window.dilation == (1, 1) && (kh, kw, sh, sw) == (2, 2, 2, 2) {
+    let planes = (n * c, h * w, oh * ow);
+    let unpadded = window.padding == (0, 0) && window.dilation == (1, 1);
+    let idx = if unpadded && (kh, kw, sh, sw) == (2, 2, 2, 2) {
         // The CNN's 2×2/2 pool: two source rows per output row, four taps unrolled.
-        idx.par_chunks_mut(oh * ow)
-            .with_min_len(8)
-            .enumerate()
-            .for_each(|(plane, out)| {
-                let base = plane * h * w;
-                let src = &data[base..base + h * w];
-                for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
-                    let top = 2 * oy * w;
-                    let r0 = &src[top..top + 2 * ow];
-                    let r1 = &src[top + w..top + w + 2 * ow];
-                    for (ox, o) in out_row.iter_mut().enumerate() {
-                        let j = 2 * ox;
-                        let (mut at, mut best) = (top + j, r0[j]);
-                        for (cand, v) in [
-                            (top + j + 1, r0[j + 1]),
-                            (top + w + j, r1[j]),
-                            (top + w + j + 1, r1[j + 1]),
-                        ] {
+        argmax_planes(data, planes, |src, out| {
+            for (oy, out_row) in out.chunks_exact_mut(ow).enumerate() {
+                let top = 2 * oy * w;
+                let r0 = &src[top..top + 2 * ow];
+                let r1 = &src[top + w..top + w + 2 * ow];
+                for (ox, o) in out_row.iter_mut().enumerate() {
+                    let j = 2 * ox;
+                    let (mut at, mut best) = (top + j, r0[j]);
+                    for (cand, v) in [
+                        (top + j + 1, r0[j + 1]),
+                        (top + w + j, r1[j]),
+                        (top + w + j + 1, r1[j + 1]),
+                    ] {
+                        let take = better(v, best);
+                        at = if take { cand } else { at };
+                        best = if take { v } else { best };
+                    }
+                    *o = at;
+                }
+            }
+        })
+    } else if unpadded {
+        // Windows lie inside the image: no bounds to check.
+        argmax_planes(data, planes, |src, out| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let first = oy * sh * w + ox * sw;
+                    let (mut best_at, mut best) = (first, src[first]);
+                    for i in 0..kh {
+                        let row = first + i * w;
+                        for (j, &v) in src[row..row + kw].iter().enumerate() {
                             let take = better(v, best);
-                            at = if take { cand } else { at };
+                            best_at = if take { row + j } else { best_at };
                             best = if take { v } else { best };
                         }
-                        *o = base + at;
                     }
+                    out[oy * ow + ox] = best_at;
                 }
-            });
-        return take(x, idx.into(), &[n, c, oh, ow]);
-    }
-    if window.padding == (0, 0) && window.dilation == (1, 1) {
-        // No padding, no dilation: windows lie inside the image.
-        idx.par_chunks_mut(oh * ow)
-            .enumerate()
-            .for_each(|(plane, out)| {
-                let base = plane * h * w;
-                let src = &data[base..base + h * w];
-                for oy in 0..oh {
-                    for ox in 0..ow {
-                        let first = oy * sh * w + ox * sw;
-                        let (mut best_at, mut best) = (first, src[first]);
-                        for i in 0..kh {
-                            let row = first + i * w;
-                            for (j, &v) in src[row..row + kw].iter().enumerate() {
-                                let take = better(v, best);
-                                best_at = if take { row + j } else { best_at };
-                                best = if take { v } else { best };
-                            }
-                        }
-                        out[oy * ow + ox] = base + best_at;
-                    }
-                }
-            });
-        return take(x, idx.into(), &[n, c, oh, ow]);
-    }
-    idx.par_chunks_mut(oh * ow)
-        .enumerate()
-        .for_each(|(plane, out)| {
-            let base = plane * h * w;
-            let src = &data[base..base + h * w];
+            }
+        })
+    } else {
+        argmax_planes(data, planes, |src, out| {
             for oy in 0..oh {
                 let rows = (0..kh)
                     .map(|i| (oy * sh + i * dh) as isize - ph as isize)
@@ -135,11 +120,37 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
                             best = if take { v } else { best };
                         }
                     }
-                    out[oy * ow + ox] = base + best_at;
+                    out[oy * ow + ox] = best_at;
                 }
             }
-        });
+        })
+    };
     take(x, idx.into(), &[n, c, oh, ow])
+}
+
+/// Flat argmax indices for `count` planes of `plane_in` inputs and
+/// `plane_out` outputs each, planes in parallel: `scan(plane, out)` writes
+/// indices within its plane, offset here to indices into `data`.
+fn argmax_planes<T: Element>(
+    data: &[T],
+    (count, plane_in, plane_out): (usize, usize, usize),
+    scan: impl Fn(&[T], &mut [usize]) + Sync,
+) -> Vec<usize> {
+    let mut idx = vec![0usize; count * plane_out];
+    if plane_out == 0 {
+        return idx;
+    }
+    idx.par_chunks_mut(plane_out)
+        .with_min_len(8)
+        .enumerate()
+        .for_each(|(plane, out)| {
+            let base = plane * plane_in;
+            scan(&data[base..base + plane_in], out);
+            for o in out.iter_mut() {
+                *o += base;
+            }
+        });
+    idx
 }
 
 /// Mean over each window; with `count_include_pad` the padding's zeros count

@@ -97,7 +97,7 @@ unary_op!(
     /// tensor); with it, the product with a constant mask is recorded.
     Relu, "relu", "[x > 0]", |cx| {
         let x = cx.input(0).value();
-        if cx.create_graph || !cx.grad.value().same_shape(x) {
+        if cx.create_graph {
             cx.grad.try_mul(&mask_where(x, |v| v > T::zero()))
         } else {
             Ok(Var::constant(cx.grad.value().zip_with(x, |g, v| {

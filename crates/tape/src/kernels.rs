@@ -273,7 +273,7 @@ fn reduce_rows<T: Copy>(
     let mut obase = 0usize;
     for xr in x.chunks_exact(last) {
         if ls == 0 {
-            out[obase] = combine(out[obase], fold_lanes(xr, combine));
+            out[obase] = combine(out[obase], fold_lanes(xr.len(), |i| xr[i], combine));
         } else {
             for (j, &v) in xr.iter().enumerate() {
                 let o = obase + j * ls;
@@ -292,29 +292,34 @@ fn reduce_rows<T: Copy>(
     }
 }
 
-/// Combines a non-empty row in eight interleaved lanes, then the lanes
-/// pairwise: eight independent dependency chains instead of one, so a sum
-/// runs at the adder's throughput rather than its latency. The order is fixed
-/// by the length alone, so results are reproducible.
-#[inline]
-fn fold_lanes<T: Copy>(xs: &[T], combine: &impl Fn(T, T) -> T) -> T {
+/// Combines `item(0), …, item(len − 1)` (len ≥ 1) in eight interleaved
+/// lanes, then the lanes pairwise: eight independent dependency chains
+/// instead of one, so a sum runs at the adder's throughput rather than its
+/// latency. The order is fixed by `len` alone, so results are reproducible.
+/// Shared by axis reductions and fused kernels (BatchNorm's statistics).
+#[inline(always)]
+pub fn fold_lanes<T: Copy>(
+    len: usize,
+    item: impl Fn(usize) -> T,
+    combine: impl Fn(T, T) -> T,
+) -> T {
     const LANES: usize = 8;
-    if xs.len() < 2 * LANES {
-        let mut acc = xs[0];
-        for &v in &xs[1..] {
-            acc = combine(acc, v);
+    if len < 2 * LANES {
+        let mut acc = item(0);
+        for i in 1..len {
+            acc = combine(acc, item(i));
         }
         return acc;
     }
-    let mut lanes: [T; LANES] = std::array::from_fn(|i| xs[i]);
-    let mut chunks = xs[LANES..].chunks_exact(LANES);
-    for chunk in &mut chunks {
-        for (lane, &v) in lanes.iter_mut().zip(chunk) {
-            *lane = combine(*lane, v);
+    let mut lanes: [T; LANES] = std::array::from_fn(&item);
+    let whole = len / LANES * LANES;
+    for base in (LANES..whole).step_by(LANES) {
+        for (j, lane) in lanes.iter_mut().enumerate() {
+            *lane = combine(*lane, item(base + j));
         }
     }
-    for (lane, &v) in lanes.iter_mut().zip(chunks.remainder()) {
-        *lane = combine(*lane, v);
+    for (lane, i) in lanes.iter_mut().zip(whole..len) {
+        *lane = combine(*lane, item(i));
     }
     let mut width = LANES;
     while width > 1 {
