@@ -222,30 +222,30 @@ pub fn matmul_forward<T: Element>(
         (sb[sb.len() - 1], 1)
     };
     let (da, db) = (a.data(), b.data());
-    let gemm_one = |i: usize, c: &mut [std::mem::MaybeUninit<T>]| {
+    let gemm_one = |i: usize, c: &mut [std::mem::MaybeUninit<T>], split: bool| {
         let (oa, ob) = (offset(i, &stride_a, mat_a), offset(i, &stride_b, mat_b));
-        // SAFETY: `oa + mat_a <= da.len()` and `ob + mat_b <= db.len()` because the
-        // batch offsets index existing matrices; (m, k) and (k, n) read with the
-        // strides above stay inside one stored matrix of `mat_a` / `mat_b`
-        // elements; `c` is a distinct, exclusively borrowed m×n buffer, which
-        // GEMM (β = 0) only writes.
-        unsafe {
-            T::gemm(
-                m,
-                k,
-                n,
-                T::one(),
-                da[oa..oa + mat_a].as_ptr(),
-                ra as isize,
-                ca as isize,
-                db[ob..ob + mat_b].as_ptr(),
-                rb as isize,
-                cb as isize,
-                T::zero(),
-                c.as_mut_ptr().cast::<T>(),
-                n as isize,
-                1,
-            )
+        let (a, b) = (&da[oa..oa + mat_a], &db[ob..ob + mat_b]);
+        let c = Block {
+            ptr: c.as_mut_ptr().cast::<T>(),
+            row_stride: n,
+        };
+        let a = Strided {
+            data: a,
+            rows: ra,
+            cols: ca,
+        };
+        let b = Strided {
+            data: b,
+            rows: rb,
+            cols: cb,
+        };
+        if split {
+            gemm_split((m, k, n), a, b, c);
+        } else {
+            // SAFETY: `a` and `b` hold the stored m×k and k×n matrices read
+            // with their strides (see `Strided`); `c` is this batch entry's
+            // exclusively borrowed m×n buffer, which GEMM (β = 0) only writes.
+            unsafe { gemm_block((m, k, n), a, b, c, (0, 0), (m, n)) }
         }
     };
     let spare = &mut out.spare_capacity_mut()[..total];
@@ -253,15 +253,114 @@ pub fn matmul_forward<T: Element>(
         spare
             .par_chunks_mut(m * n)
             .enumerate()
-            .for_each(|(i, c)| gemm_one(i, c));
+            .for_each(|(i, c)| gemm_one(i, c, false));
     } else {
         spare
             .chunks_mut(m * n)
             .enumerate()
-            .for_each(|(i, c)| gemm_one(i, c));
+            .for_each(|(i, c)| gemm_one(i, c, true));
     }
     // SAFETY: the `count` chunks of m×n cover all `total` slots and each GEMM
     // call (β = 0) wrote every element of its chunk.
     unsafe { out.set_len(total) };
     Tensor::try_from_vec(out_shape, out)
+}
+
+/// A stored matrix read with (row, column) strides in elements.
+#[derive(Clone, Copy)]
+struct Strided<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+}
+
+/// The output matrix of one GEMM: row-major with `row_stride`, column stride 1.
+#[derive(Clone, Copy)]
+struct Block<T> {
+    ptr: *mut T,
+    row_stride: usize,
+}
+// SAFETY: a `Block` is only a base pointer; `gemm_split` hands each rayon task
+// a disjoint set of its rows or columns, so no element is written by two
+// tasks, and the buffer outlives the parallel section that borrows it.
+unsafe impl<T: Send> Send for Block<T> {}
+// SAFETY: as for `Send`: tasks sharing a `Block` write disjoint elements.
+unsafe impl<T: Send> Sync for Block<T> {}
+
+/// Below this many multiply-adds a GEMM runs on one thread.
+const SPLIT_GEMM: usize = 1 << 18;
+/// Split points are multiples of this (the f32 and f64 micro-kernels' widths divide it).
+const SPLIT_ALIGN: usize = 16;
+
+/// C = A·B on rayon's threads: the larger of C's two dimensions is cut into
+/// one block per thread and each block is an independent single-threaded
+/// GEMM (each re-packs the shared operand's panels, the smaller one). One
+/// thread pool serves GEMM and every other kernel, so no second pool's
+/// workers spin against rayon's on the two cores.
+fn gemm_split<T: Element>(
+    (m, k, n): (usize, usize, usize),
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: Block<T>,
+) {
+    let threads = rayon::current_num_threads();
+    let along_n = n >= m;
+    let len = if along_n { n } else { m };
+    let step = len.div_ceil(threads).next_multiple_of(SPLIT_ALIGN);
+    if threads < 2 || m * n * k < SPLIT_GEMM || step >= len {
+        // SAFETY: the caller's (m, k, n) describe `a`, `b` and `c` exactly.
+        unsafe { gemm_block((m, k, n), a, b, c, (0, 0), (m, n)) };
+        return;
+    }
+    (0..len.div_ceil(step)).into_par_iter().for_each(|part| {
+        let (lo, hi) = (part * step, ((part + 1) * step).min(len));
+        let (origin, size) = if along_n {
+            ((0, lo), (m, hi - lo))
+        } else {
+            ((lo, 0), (hi - lo, n))
+        };
+        // SAFETY: the parts cover disjoint column (or row) ranges of C inside
+        // its m×n extent, and A and B are only read.
+        unsafe { gemm_block((m, k, n), a, b, c, origin, size) };
+    });
+}
+
+/// The block of C at `origin` (row, column) of `size` (rows, columns):
+/// C[block] = A[rows, :]·B[:, columns], one thread.
+///
+/// # Safety
+/// `a` and `b` must hold m×k and k×n matrices read with their strides, `c`
+/// must point to an m×n buffer with its row stride, the block must lie inside
+/// it, and no other thread may touch that block meanwhile.
+unsafe fn gemm_block<T: Element>(
+    (m, k, n): (usize, usize, usize),
+    a: Strided<'_, T>,
+    b: Strided<'_, T>,
+    c: Block<T>,
+    (row0, col0): (usize, usize),
+    (rows, cols): (usize, usize),
+) {
+    debug_assert!(row0 + rows <= m && col0 + cols <= n);
+    let _ = (m, n);
+    // SAFETY: the offsets stay inside the stored matrices (row0 < m rows of A,
+    // col0 < n columns of B and C); the caller guarantees the rest of the GEMM
+    // contract, and β = 0 means C is written, never read.
+    unsafe {
+        T::gemm(
+            rows,
+            k,
+            cols,
+            T::one(),
+            a.data.as_ptr().add(row0 * a.rows),
+            a.rows as isize,
+            a.cols as isize,
+            b.data.as_ptr().add(col0 * b.cols),
+            b.rows as isize,
+            b.cols as isize,
+            T::zero(),
+            c.ptr.add(row0 * c.row_stride + col0),
+            c.row_stride as isize,
+            1,
+        )
+    }
 }
