@@ -115,6 +115,24 @@ pub(crate) fn take<T: Element>(
     Var::from_op(Take { indices }, &[x], Tensor::from_vec(out_shape, data))
 }
 
+/// A [`Take`] node whose output the caller has already gathered
+/// (`out.flat[i] = x.flat[indices[i]]`), e.g. max-pooling's maxima found
+/// while scanning for the argmax. The caller guarantees that the indices
+/// are in range and match `out` (checked in debug builds).
+#[track_caller]
+pub(crate) fn take_computed<T: Element>(
+    x: &Var<T>,
+    indices: Arc<[usize]>,
+    out: Tensor<T>,
+) -> Result<Var<T>> {
+    debug_assert_eq!(out.numel(), indices.len());
+    debug_assert!(indices.iter().zip(out.data()).all(|(&i, v)| {
+        let s = x.value().data()[i];
+        s == *v || (s.is_nan() && v.is_nan())
+    }));
+    Var::from_op(Take { indices }, &[x], out)
+}
+
 /// [`PutAdd`] into zeros of `shape`.
 #[track_caller]
 pub(crate) fn put_add<T: Element>(

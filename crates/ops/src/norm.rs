@@ -10,6 +10,7 @@ use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rand::Rng;
 use rayon::prelude::*;
 use smallvec::smallvec;
+use std::mem::MaybeUninit;
 
 /// What [`batch_norm`] returns.
 pub struct BatchNormOutput<T: Element> {
@@ -172,30 +173,27 @@ impl<T: Element> std::ops::Add for Pair<T> {
     }
 }
 
-/// Applies `f(channel, value)` to every element of x viewed as [N, C, S], in parallel.
-fn per_channel_map<T: Element>(
-    x: &Tensor<T>,
-    f: impl Fn(usize, usize, T) -> T + Sync,
+/// A new tensor of x's `shape` viewed as [N, C, S], built one (sample,
+/// channel) block of S elements at a time, blocks in parallel:
+/// `fill(channel, block, out)` must write all of `out`, which is block
+/// `block` (elements block·S..(block + 1)·S). Callers write plain slice loops
+/// with per-channel constants hoisted, which the compiler vectorises.
+fn per_channel_blocks<T: Element>(
+    shape: &[usize],
+    fill: impl Fn(usize, usize, &mut [MaybeUninit<T>]) + Sync,
 ) -> Tensor<T> {
-    let s = x.shape();
-    let c = s[1];
-    let inner: usize = s[2..].iter().product::<usize>().max(1);
-    let total = x.numel();
+    let c = shape[1];
+    let inner: usize = shape[2..].iter().product::<usize>().max(1);
+    let total: usize = shape.iter().product();
     let mut out: Vec<T> = Vec::with_capacity(total);
     out.spare_capacity_mut()[..total]
         .par_chunks_mut(inner)
-        .zip(x.data().par_chunks(inner))
         .enumerate()
-        .for_each(|(block, (o, v))| {
-            let ch = block % c;
-            for (k, (o, &v)) in o.iter_mut().zip(v).enumerate() {
-                o.write(f(ch, block * inner + k, v));
-            }
-        });
-    // SAFETY: the chunks of `inner` cover all `total` slots (x has `total`
-    // elements in chunks of the same size) and each element was written above.
+        .for_each(|(block, o)| fill(block % c, block, o));
+    // SAFETY: the chunks of `inner` cover all `total` slots and every caller's
+    // `fill` writes each element of the block it is given.
     unsafe { out.set_len(total) };
-    Tensor::from_vec(s, out)
+    Tensor::from_vec(shape, out)
 }
 
 /// x̂ = (x − μ)/√(σ² + ε) with per-channel batch statistics (axis 1), and
@@ -303,9 +301,16 @@ impl<T: Element> Op<T> for BatchNormalize<T> {
             // mean(γG) = γ·mean(G) and mean(γG·x̂) = γ·mean(G·x̂) per channel.
             let mg: Vec<T> = sums.iter().map(|p| p.0 / count).collect();
             let mgx: Vec<T> = sums.iter().map(|p| p.1 / count).collect();
-            let dx = per_channel_map(g, |ch, k, v| {
-                let xh = (xd[k] - mean[ch]) * inv[ch];
-                inv[ch] * (gamma[ch] * v - gamma[ch] * mg[ch] - xh * (gamma[ch] * mgx[ch]))
+            // ∂x = A·G + B·(x − μ) + C per channel, with A = σ⁻¹γ,
+            // B = −σ⁻²γ·mean(G·x̂) and C = −σ⁻¹γ·mean(G).
+            let dx = per_channel_blocks(s, |ch, b, out| {
+                let range = b * inner..(b + 1) * inner;
+                let (gb, xb) = (&gd[range.clone()], &xd[range]);
+                let a = inv[ch] * gamma[ch];
+                let (bb, cc, m) = (-a * inv[ch] * mgx[ch], -a * mg[ch], mean[ch]);
+                for ((o, &g), &x) in out.iter_mut().zip(gb).zip(xb) {
+                    o.write(a * g + bb * (x - m) + cc);
+                }
             });
             out[0] = Some(Var::constant(dx));
         }
@@ -333,18 +338,24 @@ fn normalize_batch<T: Element>(
     let (mean, var) = channel_stats(x.value());
     let inv_std: Vec<T> = var.iter().map(|&v| T::one() / (v + eps).sqrt()).collect();
     let c = mean.len();
-    let (y, inputs) = match affine {
-        Some((w, b)) => {
-            let (wd, bd) = (w.value().data(), b.value().data());
-            let y = per_channel_map(x.value(), |ch, _, v| {
-                (v - mean[ch]) * inv_std[ch] * wd[ch] + bd[ch]
-            });
-            (y, vec![x, w, b])
+    // y = (x − μ)·a + c per channel: a = σ⁻¹γ, c = β (a = σ⁻¹, c = 0 without the affine).
+    let coef: Vec<(T, T)> = match affine {
+        Some((w, b)) => (0..c)
+            .map(|ch| (inv_std[ch] * w.value().data()[ch], b.value().data()[ch]))
+            .collect(),
+        None => inv_std.iter().map(|&k| (k, T::zero())).collect(),
+    };
+    let inner: usize = x.shape()[2..].iter().product::<usize>().max(1);
+    let xd = x.value().data();
+    let y = per_channel_blocks(x.shape(), |ch, b, out| {
+        let ((a, shift), m) = (coef[ch], mean[ch]);
+        for (o, &v) in out.iter_mut().zip(&xd[b * inner..(b + 1) * inner]) {
+            o.write((v - m) * a + shift);
         }
-        None => (
-            per_channel_map(x.value(), |ch, _, v| (v - mean[ch]) * inv_std[ch]),
-            vec![x],
-        ),
+    });
+    let inputs = match affine {
+        Some((w, b)) => vec![x, w, b],
+        None => vec![x],
     };
     let mean_t = Tensor::from_vec([c], mean.clone());
     let out = Var::from_op(

@@ -4,7 +4,7 @@
 //! by constant averaging matrices on each side (P_h·X·P_wᵀ).
 
 use crate::conv::{unfold, Window};
-use crate::indexing::take;
+use crate::indexing::take_computed;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::shape::fmt_shape;
@@ -125,32 +125,38 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
             }
         })
     };
-    take(x, idx.into(), &[n, c, oh, ow])
+    let (idx, values) = idx;
+    take_computed(x, idx.into(), Tensor::from_vec([n, c, oh, ow], values))
 }
 
-/// Flat argmax indices for `count` planes of `plane_in` inputs and
-/// `plane_out` outputs each, planes in parallel: `scan(plane, out)` writes
-/// indices within its plane, offset here to indices into `data`.
+/// Flat argmax indices and the maxima for `count` planes of `plane_in`
+/// inputs and `plane_out` outputs each, planes in parallel: `scan(plane,
+/// out)` writes indices within its plane, offset here to indices into
+/// `data`; each plane's maxima are read while it is still in cache.
 fn argmax_planes<T: Element>(
     data: &[T],
     (count, plane_in, plane_out): (usize, usize, usize),
     scan: impl Fn(&[T], &mut [usize]) + Sync,
-) -> Vec<usize> {
+) -> (Vec<usize>, Vec<T>) {
     let mut idx = vec![0usize; count * plane_out];
+    let mut values = vec![T::zero(); count * plane_out];
     if plane_out == 0 {
-        return idx;
+        return (idx, values);
     }
     idx.par_chunks_mut(plane_out)
+        .zip(values.par_chunks_mut(plane_out))
         .with_min_len(8)
         .enumerate()
-        .for_each(|(plane, out)| {
+        .for_each(|(plane, (out, vals))| {
             let base = plane * plane_in;
-            scan(&data[base..base + plane_in], out);
-            for o in out.iter_mut() {
+            let src = &data[base..base + plane_in];
+            scan(src, out);
+            for (o, v) in out.iter_mut().zip(vals) {
+                *v = src[*o];
                 *o += base;
             }
         });
-    idx
+    (idx, values)
 }
 
 /// Mean over each window; with `count_include_pad` the padding's zeros count

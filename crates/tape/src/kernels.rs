@@ -17,12 +17,12 @@ const CHUNK: usize = 1 << 13;
 
 /// `f` applied to every element.
 pub fn map<T: Copy + Send + Sync>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> Vec<T> {
-    if x.len() < PARALLEL_MIN_ELEMENTS {
-        return x.iter().map(|&v| f(v)).collect();
-    }
-    let mut out = Vec::with_capacity(x.len());
-    x.par_iter().map(|&v| f(v)).collect_into_vec(&mut out);
-    out
+    build_chunks(x.len(), |start, dst| {
+        let src = &x[start..start + dst.len()];
+        for (d, &v) in dst.iter_mut().zip(src) {
+            d.write(f(v));
+        }
+    })
 }
 
 /// `f` applied pairwise to two equally long slices.
@@ -31,15 +31,38 @@ pub fn zip_map<T: Copy + Send + Sync>(
     b: &[T],
     f: impl Fn(T, T) -> T + Sync + Send,
 ) -> Vec<T> {
-    debug_assert_eq!(a.len(), b.len());
-    if a.len() < PARALLEL_MIN_ELEMENTS {
-        return a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect();
+    assert_eq!(a.len(), b.len(), "zip_map: operands of different lengths");
+    build_chunks(a.len(), |start, dst| {
+        let end = start + dst.len();
+        for ((d, &x), &y) in dst.iter_mut().zip(&a[start..end]).zip(&b[start..end]) {
+            d.write(f(x, y));
+        }
+    })
+}
+
+/// A new vector of `n` elements built in chunks of [`CHUNK`]: `fill(start,
+/// chunk)` must write every element of `chunk`, which holds elements
+/// `start..start + chunk.len()`. Chunks run in parallel for large `n`; each is
+/// a plain slice loop the compiler can vectorise (no per-element bounds checks,
+/// no zero-fill of the buffer first).
+fn build_chunks<T: Copy + Send>(
+    n: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(n);
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if n < PARALLEL_MIN_ELEMENTS {
+        fill(0, spare);
+    } else {
+        spare
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, dst)| fill(i * CHUNK, dst));
     }
-    let mut out = Vec::with_capacity(a.len());
-    a.par_iter()
-        .zip(b.par_iter())
-        .map(|(&x, &y)| f(x, y))
-        .collect_into_vec(&mut out);
+    // SAFETY: the chunks cover all `n` slots of the spare capacity and every
+    // caller's `fill` writes each element of the chunk it is given (each is a
+    // loop over the whole `dst`), so the first `n` elements are initialised.
+    unsafe { out.set_len(n) };
     out
 }
 
@@ -129,20 +152,21 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
         let [oa, ob] = row_offsets(out_shape, &[sa, sb], r);
         match (la, lb) {
             (1, 1) => {
-                for (j, d) in dst.iter_mut().enumerate() {
-                    d.write(f(a[oa + j], b[ob + j]));
+                let (ra, rb) = (&a[oa..oa + last], &b[ob..ob + last]);
+                for ((d, &x), &y) in dst.iter_mut().zip(ra).zip(rb) {
+                    d.write(f(x, y));
                 }
             }
             (1, 0) => {
                 let y = b[ob];
-                for (j, d) in dst.iter_mut().enumerate() {
-                    d.write(f(a[oa + j], y));
+                for (d, &x) in dst.iter_mut().zip(&a[oa..oa + last]) {
+                    d.write(f(x, y));
                 }
             }
             (0, 1) => {
                 let x = a[oa];
-                for (j, d) in dst.iter_mut().enumerate() {
-                    d.write(f(x, b[ob + j]));
+                for (d, &y) in dst.iter_mut().zip(&b[ob..ob + last]) {
+                    d.write(f(x, y));
                 }
             }
             _ => {
