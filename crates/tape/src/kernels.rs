@@ -40,30 +40,15 @@ pub fn zip_map<T: Copy + Send + Sync>(
     })
 }
 
-/// A new vector of `n` elements built in chunks of [`CHUNK`]: `fill(start,
-/// chunk)` must write every element of `chunk`, which holds elements
-/// `start..start + chunk.len()`. Chunks run in parallel for large `n`; each is
-/// a plain slice loop the compiler can vectorise (no per-element bounds checks,
-/// no zero-fill of the buffer first).
+/// A new vector of `n` elements built in chunks of [`CHUNK`] ([`build_rows`]
+/// with rows of CHUNK): `fill(start, chunk)` must write every element of
+/// `chunk`, which holds elements `start..start + chunk.len()`. Each chunk is
+/// a plain slice loop the compiler can vectorise.
 fn build_chunks<T: Copy + Send>(
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
 ) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(n);
-    let spare = &mut out.spare_capacity_mut()[..n];
-    if n < PARALLEL_MIN_ELEMENTS {
-        fill(0, spare);
-    } else {
-        spare
-            .par_chunks_mut(CHUNK)
-            .enumerate()
-            .for_each(|(i, dst)| fill(i * CHUNK, dst));
-    }
-    // SAFETY: the chunks cover all `n` slots of the spare capacity and every
-    // caller's `fill` writes each element of the chunk it is given (each is a
-    // loop over the whole `dst`), so the first `n` elements are initialised.
-    unsafe { out.set_len(n) };
-    out
+    build_rows(n, CHUNK, |i, dst| fill(i * CHUNK, dst))
 }
 
 /// In-place `a[i] = f(a[i], b[i])`.
