@@ -148,7 +148,7 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
                 ));
             }
         }
-        let data = fashion_splits(args.subset, args.limit)?;
+        let data = fashion_splits(args.subset, args.limit, args.model.scaling())?;
         let mut results = Vec::new();
         for name in &args.optimizers {
             let spec = RunSpec {
@@ -296,7 +296,7 @@ pub fn tune(args: &TuneArgs) -> ExitCode {
         {
             return Err("--lr-range and --wd-range take two positive values low,high; --batch-sizes positive sizes".into());
         }
-        let data = fashion_splits(args.subset, args.limit)?;
+        let data = fashion_splits(args.subset, args.limit, args.model.scaling())?;
         let base = RunSpec {
             model: args.model,
             optimizer: args.optimizer.clone(),

@@ -9,8 +9,8 @@ use chainrule::optim::{
 use chainrule::prelude::*;
 use chainrule::training::metrics::{confusion_table, evaluate};
 use chainrule::training::models::{apply_init, cnn, mlp, InitScheme};
-use chainrule::training::splits::{fashion_splits, Splits};
-use chainrule::training::{ScheduleStep, Trainer, TrainerConfig};
+use chainrule::training::splits::{fashion_splits, Scaling, Splits};
+use chainrule::training::{Augmentation, ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::PathBuf;
@@ -23,6 +23,25 @@ pub enum ModelKind {
     Mlp,
     /// Two conv-BatchNorm-ReLU-pool blocks, dropout, two linear layers.
     Cnn,
+}
+
+impl ModelKind {
+    /// How this model's images are standardized.
+    pub fn scaling(self) -> Scaling {
+        match self {
+            ModelKind::Mlp => Scaling::PerPixel,
+            ModelKind::Cnn => Scaling::Global,
+        }
+    }
+}
+
+/// Training-image augmentations selectable with `--augment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AugmentKind {
+    /// Random crop (padding 2, background border) and horizontal flip.
+    CropFlip,
+    /// Horizontal flip only.
+    Flip,
 }
 
 /// Learning-rate schedules selectable with `--schedule`.
@@ -89,9 +108,11 @@ pub struct TrainArgs {
     /// MLP; 0.1 for the CNN).
     #[arg(long)]
     pub label_smoothing: Option<f64>,
-    /// Random crop and flip of training images.
-    #[arg(long)]
-    pub augment: bool,
+    /// Random transformations of training images: `crop-flip` (random crop
+    /// with padding 2 and horizontal flip; the default of a bare `--augment`)
+    /// or `flip`.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "crop-flip")]
+    pub augment: Option<AugmentKind>,
     /// Use only the first N training images (quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -167,7 +188,12 @@ fn train(args: &TrainArgs) -> Result<(), String> {
     if batch_size == 0 {
         return Err("--batch-size must be at least 1".into());
     }
-    let Splits { train, val, test } = fashion_splits(args.subset, args.limit)?;
+    let Splits {
+        train,
+        val,
+        test,
+        background,
+    } = fashion_splits(args.subset, args.limit, args.model.scaling())?;
     let epochs = args.epochs.unwrap_or(match args.model {
         ModelKind::Mlp => 20,
         ModelKind::Cnn => 11,
@@ -199,7 +225,10 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         min_delta: args.min_delta,
         clip_grad_norm: args.clip,
         schedule_step: step,
-        augment: args.augment,
+        augment: args.augment.map(|kind| match kind {
+            AugmentKind::CropFlip => Augmentation::crop_and_flip(2, background),
+            AugmentKind::Flip => Augmentation::flip_only(),
+        }),
         label_smoothing,
         out_dir: Some(out.clone()),
         progress: true,

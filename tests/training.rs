@@ -7,7 +7,7 @@ use chainrule::nn::state::state_dict;
 use chainrule::optim::{optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler};
 use chainrule::prelude::*;
 use chainrule::training::models::mlp;
-use chainrule::training::{ScheduleStep, Trainer, TrainerConfig};
+use chainrule::training::{Augmentation, ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ fn config(out: Option<PathBuf>, epochs: usize) -> TrainerConfig {
         out_dir: out,
         progress: false,
         verbose: false,
-        augment: true,
+        augment: Some(Augmentation::crop_and_flip(2, 0.0)),
         schedule_step: ScheduleStep::PerBatch,
         ..Default::default()
     }

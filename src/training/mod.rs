@@ -10,4 +10,6 @@ pub mod plotting;
 pub mod splits;
 mod trainer;
 
-pub use trainer::{EpochRecord, History, ScheduleStep, TrainError, Trainer, TrainerConfig};
+pub use trainer::{
+    Augmentation, EpochRecord, History, ScheduleStep, TrainError, Trainer, TrainerConfig,
+};

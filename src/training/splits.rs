@@ -4,6 +4,18 @@ use crate::data::fashion;
 use crate::data::transform::{Standardize, Transform};
 use crate::data::InMemory;
 
+/// How images are standardized (always with the training set's statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    /// Each pixel to zero mean and unit variance (the MLP: every input is
+    /// its own feature).
+    PerPixel,
+    /// One mean and deviation for all pixels, as torchvision's `Normalize`
+    /// (the CNN: convolutions, crops and flips need a pixel value to mean
+    /// the same at every position).
+    Global,
+}
+
 /// Training, validation and test sets, standardized with the training set's statistics.
 pub struct Splits {
     /// Training images.
@@ -12,12 +24,19 @@ pub struct Splits {
     pub val: InMemory,
     /// The test set.
     pub test: InMemory,
+    /// What a black (raw 0) pixel becomes after scaling — the padding of a
+    /// random crop. With [`Scaling::PerPixel`] it is pixel 0's.
+    pub background: f32,
 }
 
 /// Loads Fashion-MNIST (the committed subset if `subset`), prints which
 /// data is used, keeps the first `limit` training images, holds out the
-/// validation set and standardizes all three per feature.
-pub fn fashion_splits(subset: bool, limit: Option<usize>) -> Result<Splits, String> {
+/// validation set and standardizes all three with `scaling`.
+pub fn fashion_splits(
+    subset: bool,
+    limit: Option<usize>,
+    scaling: Scaling,
+) -> Result<Splits, String> {
     let data = if subset {
         fashion::load_from(&fashion::subset_dir(), true)
     } else {
@@ -31,9 +50,17 @@ pub fn fashion_splits(subset: bool, limit: Option<usize>) -> Result<Splits, Stri
     }
     let (mut train, mut val) = train.split_last(train.labels.len() / 12);
     let mut test = data.test;
-    let scaler = Standardize::fit(&train);
+    let scaler = match scaling {
+        Scaling::PerPixel => Standardize::fit(&train),
+        Scaling::Global => Standardize::fit_global(&train),
+    };
     for set in [&mut train, &mut val, &mut test] {
         scaler.apply(set);
     }
-    Ok(Splits { train, val, test })
+    Ok(Splits {
+        train,
+        val,
+        test,
+        background: scaler.scaled(0, 0.0),
+    })
 }

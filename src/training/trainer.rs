@@ -26,6 +26,47 @@ pub enum ScheduleStep {
     PerEpoch,
 }
 
+/// Random transformations of each training batch of [C, H, W] images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augmentation {
+    /// Padding of the random crop (0: no crop).
+    pub crop_padding: usize,
+    /// Value of the padded border: the background after scaling.
+    pub fill: f32,
+    /// Mirror left-right with probability 1/2.
+    pub flip: bool,
+}
+
+impl Augmentation {
+    /// Random crop with `padding` (border `fill`) and a random flip.
+    pub fn crop_and_flip(padding: usize, fill: f32) -> Self {
+        Augmentation {
+            crop_padding: padding,
+            fill,
+            flip: true,
+        }
+    }
+
+    /// A random horizontal flip only.
+    pub fn flip_only() -> Self {
+        Augmentation {
+            crop_padding: 0,
+            fill: 0.0,
+            flip: true,
+        }
+    }
+
+    /// Transforms a batch in place, drawing from `rng`.
+    pub fn apply(&self, x: &mut [f32], shape: &[usize], rng: &mut impl rand::Rng) {
+        if self.crop_padding > 0 {
+            random_crop(x, shape, self.crop_padding, self.fill, rng);
+        }
+        if self.flip {
+            random_horizontal_flip(x, shape, 0.5, rng);
+        }
+    }
+}
+
 /// Settings of a [`Trainer`].
 #[derive(Clone, Debug)]
 pub struct TrainerConfig {
@@ -44,8 +85,8 @@ pub struct TrainerConfig {
     pub clip_grad_norm: Option<f64>,
     /// When the schedule advances.
     pub schedule_step: ScheduleStep,
-    /// Random crop (padding 2) and horizontal flip of training images.
-    pub augment: bool,
+    /// Random transformations of training images (none: train on them as they are).
+    pub augment: Option<Augmentation>,
     /// Label smoothing of the cross-entropy loss.
     pub label_smoothing: f64,
     /// Where checkpoints, metrics.csv and curves.png go (none: nowhere).
@@ -66,7 +107,7 @@ impl Default for TrainerConfig {
             min_delta: 0.0,
             clip_grad_norm: None,
             schedule_step: ScheduleStep::PerBatch,
-            augment: false,
+            augment: None,
             label_smoothing: 0.0,
             out_dir: None,
             progress: true,
@@ -260,11 +301,9 @@ impl Trainer {
                 ..Default::default()
             };
             for mut batch in loader.epoch(&mut rng) {
-                if c.augment {
-                    let shape = train.shape.clone();
+                if let Some(augment) = &c.augment {
                     let mut x = batch.x.to_vec();
-                    random_crop(&mut x, &shape, 2, &mut rng);
-                    random_horizontal_flip(&mut x, &shape, 0.5, &mut rng);
+                    augment.apply(&mut x, &train.shape, &mut rng);
                     batch.x = Tensor::from_vec(batch.x.shape(), x);
                 }
                 let g = Graph::new();

@@ -77,7 +77,8 @@ fn mean_and_centered(data: &InMemory) -> (Vec<f64>, DMatrix<f64>) {
     (mean, centered)
 }
 
-/// Per-feature standardization to zero mean and unit variance.
+/// Standardization to zero mean and unit variance, per feature ([`Standardize::fit`])
+/// or with one mean and deviation for every feature ([`Standardize::fit_global`]).
 pub struct Standardize {
     mean: Vec<f32>,
     std: Vec<f32>,
@@ -107,6 +108,35 @@ impl Standardize {
             std,
         }
     }
+
+    /// Fits one mean μ and (population) standard deviation σ over every
+    /// value of every example, x ← (x − μ)/σ — torchvision's `Normalize`
+    /// for one-channel images. Images keep their spatial structure: a pixel
+    /// means the same wherever it lies, so convolutions, crops and flips
+    /// see consistent values (per-pixel scaling divides near-constant border
+    /// pixels by a tiny σ and gives shifted pixels another pixel's scale).
+    pub fn fit_global(data: &InMemory) -> Self {
+        let d = columns(data);
+        let count = data.features.len().max(1) as f64;
+        let (sum, sq) = data.features.iter().fold((0.0f64, 0.0f64), |(s, q), &v| {
+            (s + v as f64, q + v as f64 * v as f64)
+        });
+        let mean = sum / count;
+        let std = (sq / count - mean * mean).max(0.0).sqrt();
+        Standardize {
+            mean: vec![mean as f32; d],
+            std: vec![std as f32; d],
+        }
+    }
+
+    /// The value a raw `x` of feature `k` maps to (0 for a constant feature).
+    pub fn scaled(&self, k: usize, x: f32) -> f32 {
+        if self.std[k] > 0.0 {
+            (x - self.mean[k]) / self.std[k]
+        } else {
+            0.0
+        }
+    }
 }
 
 impl Transform for Standardize {
@@ -114,11 +144,7 @@ impl Transform for Standardize {
         let d = self.mean.len();
         for row in data.features.chunks_mut(d) {
             for (k, v) in row.iter_mut().enumerate() {
-                *v = if self.std[k] > 0.0 {
-                    (*v - self.mean[k]) / self.std[k]
-                } else {
-                    0.0
-                };
+                *v = self.scaled(k, *v);
             }
         }
     }
@@ -170,16 +196,17 @@ impl Transform for Whitening {
     }
 }
 
-/// Random crop with zero padding: pads each [C, H, W] image by `pad` on
-/// every side and crops an H×W window at a random offset (per image).
-pub fn random_crop(x: &mut [f32], shape: &[usize], pad: usize, rng: &mut impl Rng) {
+/// Random crop: pads each [C, H, W] image by `pad` on every side with
+/// `fill` (the background's value, after any scaling) and crops an H×W
+/// window at a random offset (per image).
+pub fn random_crop(x: &mut [f32], shape: &[usize], pad: usize, fill: f32, rng: &mut impl Rng) {
     let (c, h, w) = (shape[0], shape[1], shape[2]);
     let size = c * h * w;
-    let mut out = vec![0.0f32; size];
+    let mut out = vec![fill; size];
     for img in x.chunks_mut(size) {
         let dy = rng.gen_range(0..=2 * pad) as isize - pad as isize;
         let dx = rng.gen_range(0..=2 * pad) as isize - pad as isize;
-        out.iter_mut().for_each(|v| *v = 0.0);
+        out.iter_mut().for_each(|v| *v = fill);
         for ch in 0..c {
             for y in 0..h {
                 let sy = y as isize + dy;

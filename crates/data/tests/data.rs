@@ -257,18 +257,62 @@ fn augmentation_crops_and_flips() {
     let mut rng = StdRng::seed_from_u64(0);
     let img: Vec<f32> = (0..2 * 3 * 4).map(|v| v as f32).collect();
     let mut same = img.clone();
-    random_crop(&mut same, &[2, 3, 4], 0, &mut rng);
+    random_crop(&mut same, &[2, 3, 4], 0, 0.0, &mut rng);
     assert_eq!(same, img, "no padding: the crop is the image");
     let mut flipped = img.clone();
     random_horizontal_flip(&mut flipped, &[2, 3, 4], 1.0, &mut rng);
     assert_eq!(&flipped[..4], &[3.0, 2.0, 1.0, 0.0]);
     random_horizontal_flip(&mut flipped, &[2, 3, 4], 1.0, &mut rng);
     assert_eq!(flipped, img);
-    // With padding 2 every output pixel is zero or a pixel of the same channel.
-    let mut cropped = img.clone();
-    random_crop(&mut cropped, &[2, 3, 4], 2, &mut rng);
-    assert!(cropped[..12]
+    // With padding 2 each output is the image shifted by one (dy, dx) in
+    // [-2, 2]², the uncovered pixels holding the fill value.
+    let fill = -7.0;
+    for _ in 0..20 {
+        let mut cropped = img.clone();
+        random_crop(&mut cropped, &[2, 3, 4], 2, fill, &mut rng);
+        let shifted = |dy: isize, dx: isize| -> Vec<f32> {
+            let mut out = vec![fill; img.len()];
+            for ch in 0..2 {
+                for y in 0..3isize {
+                    for x in 0..4isize {
+                        let (sy, sx) = (y + dy, x + dx);
+                        if (0..3).contains(&sy) && (0..4).contains(&sx) {
+                            out[(ch * 3 + y as usize) * 4 + x as usize] =
+                                img[(ch * 3 + sy as usize) * 4 + sx as usize];
+                        }
+                    }
+                }
+            }
+            out
+        };
+        let matches = (-2..=2)
+            .flat_map(|dy| (-2..=2).map(move |dx| (dy, dx)))
+            .filter(|&(dy, dx)| shifted(dy, dx) == cropped)
+            .count();
+        assert_eq!(matches, 1, "not a shifted copy: {cropped:?}");
+    }
+}
+
+#[test]
+fn global_standardization_uses_one_mean_and_deviation() {
+    let train = correlated(3);
+    let st = Standardize::fit_global(&train);
+    let mut s = train.clone();
+    st.apply(&mut s);
+    let n = s.features.len() as f64;
+    let mean = s.features.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = s
+        .features
         .iter()
-        .all(|v| *v == 0.0 || (*v >= 0.0 && *v < 12.0)));
-    assert!(cropped[12..].iter().all(|v| *v == 0.0 || *v >= 12.0));
+        .map(|&v| (v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    // f32 data of a few thousand values: 1e-5 is well above its rounding.
+    assert!(mean.abs() < 1e-5, "mean {mean}");
+    assert!((var - 1.0).abs() < 1e-5, "variance {var}");
+    // One affine map for every feature: equal raw values stay equal.
+    let d = train.features.len() / train.labels.len();
+    for k in 1..d {
+        assert_eq!(st.scaled(k, 0.5), st.scaled(0, 0.5));
+    }
 }
