@@ -77,7 +77,7 @@ pub struct TrainArgs {
     /// Mini-batch size (default: 128 for the MLP, 64 for the CNN).
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Epochs (default: 20 for the MLP, 11 for the CNN).
+    /// Epochs (default: 20 for the MLP, 14 for the CNN).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Weight initialisation.
@@ -196,7 +196,7 @@ fn train(args: &TrainArgs) -> Result<(), String> {
     } = fashion_splits(args.subset, args.limit, args.model.scaling())?;
     let epochs = args.epochs.unwrap_or(match args.model {
         ModelKind::Mlp => 20,
-        ModelKind::Cnn => 11,
+        ModelKind::Cnn => 14,
     });
     let mut rng = StdRng::seed_from_u64(args.seed);
     let mut model = match args.model {
