@@ -162,10 +162,11 @@ fn conv() -> serde_json::Value {
     })
 }
 
-fn fashion_train() -> chainrule::data::InMemory {
+/// Fashion-MNIST (or the embedded subset), with its notice on stderr.
+fn fashion() -> chainrule::data::fashion::FashionMnist {
     let data = chainrule::data::fashion::load().expect("Fashion-MNIST or the embedded subset");
     eprintln!("{}", data.notice());
-    data.train
+    data
 }
 
 /// One Adam step of `model` on a batch; returns the loss.
@@ -198,10 +199,7 @@ fn adam_1e3(model: &Sequential<f32>) -> Adam<f32> {
 
 fn mlp_epoch() -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
-    let train = fashion_train();
-    let test = chainrule::data::fashion::load()
-        .expect("checked above")
-        .test;
+    let chainrule::data::fashion::FashionMnist { train, test, .. } = fashion();
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let model = chainrule::training::models::bench_mlp(&mut rng);
     let mut opt = adam_1e3(&model);
@@ -226,7 +224,7 @@ fn mlp_epoch() -> serde_json::Value {
 
 fn cnn_steps() -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
-    let train = fashion_train();
+    let train = fashion().train;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let model = chainrule::training::models::bench_cnn(&mut rng);
     let mut opt = adam_1e3(&model);
