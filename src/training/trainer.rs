@@ -414,7 +414,10 @@ impl Trainer {
                 plot_curves(
                     &dir.join("curves.png"),
                     &[
-                        ("train".into(), series(|r| r.train_loss)),
+                        (
+                            train_loss_label(c.label_smoothing),
+                            series(|r| r.train_loss),
+                        ),
                         ("validation".into(), series(|r| r.val_loss)),
                     ],
                     &[
@@ -437,5 +440,16 @@ impl Trainer {
         }
         model.eval();
         Ok(history)
+    }
+}
+
+/// The legend of the training-loss curve: it says when the loss minimised
+/// is smoothed, since validation loss is plain cross-entropy and sits far
+/// below a smoothed loss (whose floor is above zero).
+fn train_loss_label(label_smoothing: f64) -> String {
+    if label_smoothing > 0.0 {
+        format!("train (label smoothing {label_smoothing})")
+    } else {
+        "train".into()
     }
 }
