@@ -114,6 +114,47 @@ fn build_rows<T: Copy + Send>(
     out
 }
 
+/// Merges adjacent dimensions that every operand steps through as one
+/// (`stride[d] == stride[d + 1] · shape[d + 1]` for each of them), so that
+/// rows get longer and fewer row offsets are computed: a [N, C, H, W]
+/// tensor against a per-channel [1, C, 1, 1] one becomes [N, C, H·W], with
+/// rows of H·W elements instead of W. Size-1 dimensions are dropped (their
+/// strides never matter). Returns the shape and each operand's strides.
+fn coalesce<const K: usize>(shape: &[usize], strides: [&[usize]; K]) -> (Shape, [Shape; K]) {
+    let mut out_shape = Shape::default();
+    let mut out_strides: [Shape; K] = std::array::from_fn(|_| Shape::default());
+    for d in 0..shape.len() {
+        if shape[d] == 1 {
+            continue;
+        }
+        let merges = !out_shape.is_empty()
+            && (0..K).all(|k| {
+                let last = out_strides[k].len() - 1;
+                out_strides[k][last] == strides[k][d] * shape[d]
+            });
+        if merges {
+            let last = out_shape.len() - 1;
+            out_shape[last] *= shape[d];
+            for k in 0..K {
+                out_strides[k][last] = strides[k][d];
+            }
+        } else {
+            out_shape.push(shape[d]);
+            for k in 0..K {
+                out_strides[k].push(strides[k][d]);
+            }
+        }
+    }
+    if out_shape.is_empty() {
+        // Every dimension was 1: one row of one element.
+        out_shape.push(1);
+        for s in &mut out_strides {
+            s.push(0);
+        }
+    }
+    (out_shape, out_strides)
+}
+
 /// Elementwise `f(a, b)` with NumPy broadcasting to `out_shape`.
 /// `sa` and `sb` are the operands' broadcast strides (0 on broadcast dimensions).
 pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
@@ -128,13 +169,14 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
     if out_shape.is_empty() {
         return vec![f(a[0], b[0])];
     }
-    let last = *out_shape.last().unwrap();
-    let (la, lb) = (sa[sa.len() - 1], sb[sb.len() - 1]);
     if n == 0 {
         return Vec::new();
     }
+    let (shape, [sa, sb]) = coalesce(out_shape, [sa, sb]);
+    let last = *shape.last().unwrap();
+    let (la, lb) = (sa[sa.len() - 1], sb[sb.len() - 1]);
     let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
-        let [oa, ob] = row_offsets(out_shape, &[sa, sb], r);
+        let [oa, ob] = row_offsets(&shape, &[&sa, &sb], r);
         match (la, lb) {
             (1, 1) => {
                 let (ra, rb) = (&a[oa..oa + last], &b[ob..ob + last]);
@@ -179,10 +221,11 @@ pub fn gather_strided<T: Copy + Send + Sync + Default>(
     if n == 0 {
         return Vec::new();
     }
-    let last = *out_shape.last().unwrap();
-    let ls = src_strides[src_strides.len() - 1];
+    let (shape, [strides]) = coalesce(out_shape, [src_strides]);
+    let last = *shape.last().unwrap();
+    let ls = strides[strides.len() - 1];
     let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
-        let [o] = row_offsets(out_shape, &[src_strides], r);
+        let [o] = row_offsets(&shape, &[&strides], r);
         if ls == 1 {
             for (d, &v) in dst.iter_mut().zip(&x[o..o + last]) {
                 d.write(v);
@@ -343,6 +386,44 @@ pub fn fold_lanes<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coalesce_merges_only_dimensions_every_operand_walks_as_one() {
+        // [N, C, H, W] against a per-channel operand: H and W merge, C stays.
+        let (shape, [a, b]) = coalesce(&[2, 3, 4, 5], [&[60, 20, 5, 1], &[0, 1, 0, 0]]);
+        assert_eq!(shape.as_slice(), &[2, 3, 20]);
+        assert_eq!(
+            (a.as_slice(), b.as_slice()),
+            (&[60, 20, 1][..], &[0, 1, 0][..])
+        );
+        // A transpose read (strides [1, 3] of a [3, 2] matrix read as [2, 3]) cannot merge.
+        let (shape, [t]) = coalesce(&[2, 3], [&[1, 2]]);
+        assert_eq!((shape.as_slice(), t.as_slice()), (&[2, 3][..], &[1, 2][..]));
+        // Size-1 dimensions are dropped; all of them leaves one element.
+        let (shape, [u]) = coalesce(&[1, 4, 1], [&[4, 1, 1]]);
+        assert_eq!((shape.as_slice(), u.as_slice()), (&[4][..], &[1][..]));
+        let (shape, [v]) = coalesce(&[1, 1], [&[1, 1]]);
+        assert_eq!((shape.as_slice(), v.as_slice()), (&[1][..], &[0][..]));
+    }
+
+    #[test]
+    fn per_channel_broadcast_matches_elementwise_indexing() {
+        // x[n, c, h, w] * s[c] over a shape big enough to run in parallel.
+        let (n, c, h, w) = (3, 5, 70, 40);
+        let x: Vec<f64> = (0..n * c * h * w).map(|i| i as f64 * 0.5).collect();
+        let s: Vec<f64> = (0..c).map(|i| i as f64 + 1.0).collect();
+        let out = binary_broadcast(
+            &x,
+            &[c * h * w, h * w, w, 1],
+            &s,
+            &[0, 1, 0, 0],
+            &[n, c, h, w],
+            |a, b| a * b,
+        );
+        for (i, &o) in out.iter().enumerate() {
+            assert_eq!(o, x[i] * s[(i / (h * w)) % c], "element {i}");
+        }
+    }
 
     #[test]
     fn reduce_over_middle_axis_matches_hand_sum() {
