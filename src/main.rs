@@ -1,6 +1,7 @@
 //! The `chainrule` command line.
 
 use clap::{Parser, Subcommand};
+use std::process::ExitCode;
 
 /// mimalloc keeps freed pages for reuse. With the system allocator every
 /// large tensor (an im2col buffer is tens of MB) is a fresh mmap whose pages
@@ -27,7 +28,6 @@ fn keep_freed_pages() {
     // safe, and this runs first in `main`, before any thread is spawned.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
-use std::process::ExitCode;
 
 mod bench;
 mod experiments;

@@ -91,7 +91,7 @@ pub fn cnn(dropout: f64, seed: u64, rng: &mut impl Rng) -> Sequential<f32> {
 }
 
 /// Width of the training CNN's hidden linear layer.
-pub const CNN_HIDDEN: usize = 256;
+const CNN_HIDDEN: usize = 256;
 
 /// The CNN of `bench cnn`: Conv2d(1,32,3,pad 1)+ReLU+MaxPool2d(2),
 /// Conv2d(32,64,3,pad 1)+ReLU+MaxPool2d(2), Linear(3136,128)+ReLU, Linear(128,10).
