@@ -1,6 +1,6 @@
 //! Adam, AMSGrad and AdamW (decoupled weight decay).
 
-use crate::group::{restore, snapshot, OptimizerState, ParamGroup, ParamState};
+use crate::group::{restore, snapshot, OptimizerState, ParamGroup, ParamState, StateLayout};
 use crate::{non_negative, Optimizer};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
@@ -129,7 +129,19 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         snapshot(self.name, &self.groups, &self.states)
     }
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        restore(self.name, &mut self.groups, &mut self.states, state)
+        const LAYOUT: StateLayout = StateLayout {
+            buffers: &["exp_avg", "exp_avg_sq"],
+            // Created once `amsgrad` is on; kept if it is turned off.
+            optional: &["max_exp_avg_sq"],
+            scalars: &[],
+        };
+        restore(
+            self.name,
+            &LAYOUT,
+            &mut self.groups,
+            &mut self.states,
+            state,
+        )
     }
 
     fn step(&mut self) -> Result<()> {

@@ -49,6 +49,11 @@ optimizer_impl!(
 
 impl OptimizerConfig for AdagradConfig {
     const NAME: &'static str = "Adagrad";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["sum"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,
@@ -137,6 +142,11 @@ optimizer_impl!(
 
 impl OptimizerConfig for RmspropConfig {
     const NAME: &'static str = "RMSprop";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["square_avg", "grad_avg", "momentum_buffer"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,
@@ -240,6 +250,11 @@ optimizer_impl!(
 
 impl OptimizerConfig for AdadeltaConfig {
     const NAME: &'static str = "Adadelta";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["square_avg", "acc_delta"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,
@@ -327,6 +342,11 @@ optimizer_impl!(
 
 impl OptimizerConfig for AdamaxConfig {
     const NAME: &'static str = "Adamax";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["exp_avg", "exp_inf"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,

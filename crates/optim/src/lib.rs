@@ -58,7 +58,7 @@ pub use adaptive::{
 };
 pub use by_name::{optimizer_by_name, OPTIMIZER_NAMES};
 pub use clip::{clip_grad_norm, clip_grad_value};
-pub use group::{OptimizerState, ParamGroup, ParamState};
+pub use group::{OptimizerState, ParamGroup, ParamState, StateLayout, MAX_STEPS};
 pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsState};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
 pub use lm::{LevenbergMarquardt, LmConfig, LmStep};

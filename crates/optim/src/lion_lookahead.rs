@@ -35,6 +35,11 @@ impl Default for LionConfig {
 
 impl OptimizerConfig for LionConfig {
     const NAME: &'static str = "Lion";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["exp_avg"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,
@@ -179,26 +184,56 @@ impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
     }
 
     fn load_state(&mut self, mut state: OptimizerState<T>) -> Result<()> {
+        let err = |m: String| Error::argument(self.name.clone(), m);
         if state.optimizer != self.name {
-            return Err(Error::argument(
-                self.name.clone(),
-                format!("cannot load a {} state", state.optimizer),
-            ));
+            return Err(err(format!("cannot load a {} state", state.optimizer)));
+        }
+        let shapes: Vec<Vec<usize>> = self
+            .inner
+            .groups()
+            .iter()
+            .flat_map(|g| g.params.iter().map(|p| p.shape()))
+            .collect();
+        if state.params.len() != shapes.len() {
+            return Err(err(format!(
+                "state has {} parameters, optimizer has {}",
+                state.params.len(),
+                shapes.len()
+            )));
         }
         let mut slow = Vec::with_capacity(state.params.len());
-        let mut steps = 0;
-        for ps in &mut state.params {
-            slow.push(
-                ps.buffers.remove("lookahead_slow").ok_or_else(|| {
-                    Error::argument(self.name.clone(), "state lacks slow weights")
-                })?,
-            );
-            steps = ps.scalars.remove("lookahead_steps").unwrap_or(0.0) as u64;
+        let mut steps = None;
+        for (i, (ps, shape)) in state.params.iter_mut().zip(&shapes).enumerate() {
+            let s = ps
+                .buffers
+                .remove("lookahead_slow")
+                .ok_or_else(|| err(format!("parameter {i}: state lacks slow weights")))?;
+            if s.shape() != shape.as_slice() {
+                return Err(err(format!(
+                    "parameter {i}: slow weights have shape {:?}, expected {shape:?}",
+                    s.shape()
+                )));
+            }
+            slow.push(s);
+            let n = ps.scalars.remove("lookahead_steps");
+            let n = n
+                .filter(|n| n.fract() == 0.0 && (0.0..=crate::MAX_STEPS as f64).contains(n))
+                .ok_or_else(|| {
+                    err(format!(
+                        "parameter {i}: lookahead_steps is {n:?}, expected a whole number of steps"
+                    ))
+                })? as u64;
+            if steps.is_some_and(|s| s != n) {
+                return Err(err(format!(
+                    "parameter {i}: lookahead_steps {n} differs from the other parameters' {steps:?}"
+                )));
+            }
+            steps = Some(n);
         }
         state.optimizer = self.inner.name().to_string();
         self.inner.load_state(state)?;
         self.slow = slow;
-        self.steps = steps;
+        self.steps = steps.unwrap_or(0);
         Ok(())
     }
 }

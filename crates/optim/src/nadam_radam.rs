@@ -47,6 +47,11 @@ impl Default for NadamConfig {
 
 impl OptimizerConfig for NadamConfig {
     const NAME: &'static str = "NAdam";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["exp_avg", "exp_avg_sq"],
+        optional: &[],
+        scalars: &["mu_product"],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,
@@ -196,6 +201,11 @@ impl Default for RadamConfig {
 
 impl OptimizerConfig for RadamConfig {
     const NAME: &'static str = "RAdam";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["exp_avg", "exp_avg_sq"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,

@@ -34,6 +34,11 @@ impl Default for QuickpropConfig {
 
 impl OptimizerConfig for QuickpropConfig {
     const NAME: &'static str = "Quickprop";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["prev_step", "prev_slope"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,

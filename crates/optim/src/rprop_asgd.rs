@@ -37,6 +37,11 @@ impl Default for RpropConfig {
 
 impl OptimizerConfig for RpropConfig {
     const NAME: &'static str = "Rprop";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["prev", "step_size"],
+        optional: &[],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,
@@ -150,6 +155,11 @@ impl Default for AsgdConfig {
 
 impl OptimizerConfig for AsgdConfig {
     const NAME: &'static str = "ASGD";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &["ax"],
+        optional: &[],
+        scalars: &["eta", "mu"],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,

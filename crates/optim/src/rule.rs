@@ -62,6 +62,9 @@ pub(crate) fn step_each<T: Element>(
 pub trait OptimizerConfig: Copy {
     /// The optimizer's name, for errors.
     const NAME: &'static str;
+    /// What a parameter's saved state holds once it has stepped (checked
+    /// by `load_state` before anything is restored).
+    const STATE: crate::group::StateLayout;
     /// Rejects invalid settings (negative rates, betas outside [0, 1)...).
     fn validate(&self) -> chainrule_tape::error::Result<()>;
     /// The settings as (name, value) pairs.
@@ -155,7 +158,13 @@ macro_rules! optimizer_impl {
                 &mut self,
                 state: $crate::OptimizerState<T>,
             ) -> chainrule_tape::error::Result<()> {
-                $crate::group::restore($name, &mut self.groups, &mut self.states, state)
+                $crate::group::restore(
+                    $name,
+                    &<$cfg as $crate::rule::OptimizerConfig>::STATE,
+                    &mut self.groups,
+                    &mut self.states,
+                    state,
+                )
             }
             fn step(&mut self) -> chainrule_tape::error::Result<()> {
                 self.step_impl();

@@ -21,6 +21,7 @@
 //! ```
 
 use crate::Optimizer;
+use chainrule_tape::error::{Error, Result};
 use chainrule_tape::Element;
 
 /// A learning rate as a function of the step count.
@@ -191,9 +192,33 @@ impl<S: Schedule> Scheduler<S> {
     }
 
     /// Resumes from [`Scheduler::state`] and re-applies the rate to `opt`.
-    pub fn load_state<T: Element>(&mut self, opt: &mut dyn Optimizer<T>, state: (u64, Vec<f64>)) {
-        (self.last_epoch, self.base_lrs) = state;
+    /// The state needs one finite initial rate per group of `opt`; otherwise
+    /// it is an error and nothing changes.
+    pub fn load_state<T: Element>(
+        &mut self,
+        opt: &mut dyn Optimizer<T>,
+        state: (u64, Vec<f64>),
+    ) -> Result<()> {
+        let (last_epoch, base_lrs) = state;
+        let groups = opt.groups().len();
+        if base_lrs.len() != groups {
+            return Err(Error::argument(
+                "Scheduler",
+                format!(
+                    "state has {} initial learning rates, the optimizer has {groups} groups",
+                    base_lrs.len()
+                ),
+            ));
+        }
+        if let Some((i, lr)) = base_lrs.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(Error::argument(
+                "Scheduler",
+                format!("state's initial learning rate of group {i} is {lr}"),
+            ));
+        }
+        (self.last_epoch, self.base_lrs) = (last_epoch, base_lrs);
         self.apply(opt);
+        Ok(())
     }
 }
 
@@ -353,9 +378,13 @@ pub struct CosineAnnealingWarmRestarts {
 impl Schedule for CosineAnnealingWarmRestarts {
     fn lr(&self, base: f64, t: u64) -> f64 {
         let (mut t_cur, mut t_i) = (t, self.t_0.max(1));
+        if self.t_mult <= 1 {
+            // Equal periods: no loop over (possibly very many) restarts.
+            t_cur %= t_i;
+        }
         while t_cur >= t_i {
             t_cur -= t_i;
-            t_i *= self.t_mult.max(1);
+            t_i = t_i.saturating_mul(self.t_mult.max(1));
         }
         self.eta_min
             + (base - self.eta_min)

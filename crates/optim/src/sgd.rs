@@ -37,6 +37,11 @@ impl Default for SgdConfig {
 
 impl OptimizerConfig for SgdConfig {
     const NAME: &'static str = "SGD";
+    const STATE: crate::group::StateLayout = crate::group::StateLayout {
+        buffers: &[],
+        optional: &["momentum_buffer"],
+        scalars: &[],
+    };
     fn validate(&self) -> Result<()> {
         check_non_negative(
             Self::NAME,

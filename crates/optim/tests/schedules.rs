@@ -233,7 +233,7 @@ fn a_scheduler_resumes_from_its_state() {
             eta_min: 0.0,
         },
     );
-    resumed.load_state(&mut opt2, saved);
+    resumed.load_state(&mut opt2, saved).unwrap();
     for _ in 0..3 {
         sched.step(&mut opt);
         resumed.step(&mut opt2);
