@@ -6,8 +6,8 @@
 //! differentiable to any order in input, weight and bias.
 
 use crate::VarOps;
-use chainrule_tape::error::{Error, Result};
-use chainrule_tape::shape::fmt_shape;
+use chainrule_tape::error::{Error, ErrorKind, Result};
+use chainrule_tape::shape::{fmt_shape, mul_size, try_numel};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rayon::prelude::*;
 use smallvec::smallvec;
@@ -36,10 +36,13 @@ impl Window {
         }
     }
 
-    /// Output size along one axis: ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1.
+    /// Output size along one axis: ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1, or
+    /// `None` when the window is larger than the padded input or a term
+    /// overflows (k ≥ 1 and s ≥ 1 are checked by the caller).
     fn out_len(n: usize, k: usize, s: usize, p: usize, d: usize) -> Option<usize> {
-        let span = d * (k - 1) + 1;
-        (n + 2 * p).checked_sub(span).map(|r| r / s + 1)
+        let span = d.checked_mul(k - 1)?.checked_add(1)?;
+        let padded = p.checked_mul(2)?.checked_add(n)?;
+        padded.checked_sub(span).map(|r| r / s + 1)
     }
 
     /// Checks the geometry against an input of spatial size (h, w) and
@@ -64,17 +67,27 @@ impl Window {
             Self::out_len(h, kh, sh, ph, dh),
             Self::out_len(w, kw, sw, pw, dw),
         ) {
-            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => Ok((oh, ow)),
-            _ => Err(Error::argument(
-                op,
-                format!(
-                    "kernel {:?} (dilation {:?}) is larger than the padded input {}x{}",
-                    self.kernel,
-                    self.dilation,
-                    h + 2 * ph,
-                    w + 2 * pw
-                ),
-            )),
+            (Some(oh), Some(ow)) if oh > 0 && ow > 0 => {
+                mul_size(op, "output positions", oh, ow)?;
+                Ok((oh, ow))
+            }
+            _ => {
+                let padded = |n: usize, p: usize| p.checked_mul(2).and_then(|p| p.checked_add(n));
+                match (padded(h, ph), padded(w, pw)) {
+                    (Some(ph), Some(pw)) => Err(Error::argument(
+                        op,
+                        format!(
+                            "kernel {:?} (dilation {:?}) is larger than the padded input {ph}x{pw}",
+                            self.kernel, self.dilation,
+                        ),
+                    )),
+                    _ => Err(Error::new(
+                        op,
+                        ErrorKind::Overflow,
+                        format!("padding {:?} overflows for the input {h}x{w}", self.padding),
+                    )),
+                }
+            }
         }
     }
 }
@@ -133,6 +146,9 @@ fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
     let mut cols = vec![T::zero(); c * k * n * l];
+    if cols.is_empty() {
+        return Tensor::from_vec([c * k, n * l], cols);
+    }
     let plane = h * w;
     let sw = win.stride.1;
     let src = x.data();
@@ -172,6 +188,9 @@ fn fold_kernel<T: Element>(
     let sw = win.stride.1;
     let src = cols.data();
     let mut out = vec![T::zero(); n * c * plane];
+    if out.is_empty() {
+        return Tensor::from_vec([n, c, h, w], out);
+    }
     // One task per output plane (sample, channel): it reads its k row segments.
     out.par_chunks_mut(plane).enumerate().for_each(|(p, dst)| {
         let (sample, ch) = (p / c, p % c);
@@ -255,6 +274,11 @@ pub(crate) fn unfold<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
     check_rank("unfold", x, 4, "[N, C, H, W]")?;
     let s = x.shape();
     let out_hw = window.output_size("unfold", s[2], s[3])?;
+    // The columns' shape [C·k, N·L], checked before anything is allocated.
+    let k = mul_size("unfold", "kernel taps", window.kernel.0, window.kernel.1)?;
+    let rows = mul_size("unfold", "rows C·k", s[1], k)?;
+    let positions = mul_size("unfold", "columns N·L", s[0], out_hw.0 * out_hw.1)?;
+    try_numel("unfold", &[rows, positions])?;
     let v = unfold_kernel(x.value(), &window, out_hw);
     Var::from_op(Unfold { window }, &[x], v)
 }
@@ -267,7 +291,7 @@ pub(crate) fn fold<T: Element>(
     window: Window,
 ) -> Result<Var<T>> {
     check_rank("fold", cols, 2, "[C·kh·kw, N·L]")?;
-    let k = window.kernel.0 * window.kernel.1;
+    let k = mul_size("fold", "kernel taps", window.kernel.0, window.kernel.1)?;
     let out_hw = window.output_size("fold", out.0, out.1)?;
     let l = out_hw.0 * out_hw.1;
     let s = cols.shape();
@@ -283,12 +307,9 @@ pub(crate) fn fold<T: Element>(
             ),
         ));
     }
-    let v = fold_kernel(
-        cols.value(),
-        &window,
-        (s[1] / l, s[0] / k, out.0, out.1),
-        out_hw,
-    );
+    let (n, c) = (s[1] / l, s[0] / k);
+    try_numel("fold", &[n, c, out.0, out.1])?;
+    let v = fold_kernel(cols.value(), &window, (n, c, out.0, out.1), out_hw);
     Var::from_op(Fold { window }, &[cols], v)
 }
 
@@ -310,7 +331,7 @@ pub fn conv2d<T: Element>(
     let (xs, ws) = (x.shape(), weight.shape());
     let (n, c) = (xs[0], xs[1]);
     let o = ws[0];
-    if groups == 0 || c % groups != 0 || o % groups != 0 || ws[1] * groups != c {
+    if groups == 0 || c % groups != 0 || o % groups != 0 || ws[1].checked_mul(groups) != Some(c) {
         return Err(Error::shape(
             op,
             format!(
@@ -430,10 +451,19 @@ pub fn conv_transpose2d<T: Element>(
             format!("output_padding {output_padding:?} must be smaller than stride or dilation"),
         ));
     }
-    let cout = ws[1] * groups;
+    let cout = mul_size(op, "output channels", ws[1], groups)?;
     let (kh, kw) = (ws[2], ws[3]);
+    mul_size(op, "columns' rows", cout, ws[2] * ws[3])?;
+    // (n − 1)·s + d(k − 1) + output_padding + 1 − 2p, checked (None also
+    // for an empty spatial input, which PyTorch rejects too).
     let span = |n: usize, s: usize, p: usize, d: usize, k: usize, op_: usize| {
-        ((n - 1) * s + d * (k - 1) + op_ + 1).checked_sub(2 * p)
+        let grown = n.checked_sub(1)?.checked_mul(s)?;
+        let reach = d.checked_mul(k.checked_sub(1)?)?;
+        grown
+            .checked_add(reach)?
+            .checked_add(op_ + 1)?
+            .checked_sub(p.checked_mul(2)?)
+            .filter(|&o| o > 0)
     };
     let (Some(ho), Some(wo)) = (
         span(h, stride.0, padding.0, dilation.0, kh, output_padding.0),

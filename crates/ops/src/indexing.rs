@@ -6,7 +6,9 @@
 //! elementwise. (Concatenation, in `shape_ops`, narrows its gradient.)
 
 use chainrule_tape::error::{Error, ErrorKind, Result};
-use chainrule_tape::shape::{contiguous_strides, fmt_shape, normalize_axis, numel, Shape};
+use chainrule_tape::shape::{
+    add_size, contiguous_strides, fmt_shape, normalize_axis, numel, try_numel, Shape,
+};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
 use std::sync::Arc;
@@ -25,7 +27,7 @@ impl Indices {
     /// Indices of the given shape; `data.len()` must equal the shape's size.
     pub fn new(shape: impl Into<Vec<usize>>, data: Vec<usize>) -> Result<Self> {
         let shape = shape.into();
-        if numel(&shape) != data.len() {
+        if try_numel("indices", &shape)? != data.len() {
             return Err(Error::shape(
                 "indices",
                 format!("{} values for shape {}", data.len(), fmt_shape(&shape)),
@@ -343,8 +345,10 @@ pub(crate) fn pad<T: Element>(x: &Var<T>, pads: &[usize], value: T) -> Result<Va
     for (k, pair) in pads.chunks(2).enumerate() {
         let d = rank - 1 - k;
         before[d] = pair[0];
-        out_shape[d] += pair[0] + pair[1];
+        let grown = add_size("pad", "padding", pair[0], pair[1])?;
+        out_shape[d] = add_size("pad", "padded dimension", out_shape[d], grown)?;
     }
+    try_numel("pad", &out_shape)?;
     let out_strides = contiguous_strides(&out_shape);
     let n = x.numel();
     let mut dst = Vec::with_capacity(n);

@@ -9,8 +9,10 @@
 //! so first and higher derivatives never materialise a transpose.
 
 use chainrule_tape::arith::reduce_to;
-use chainrule_tape::error::{Error, Result};
-use chainrule_tape::shape::{broadcast_shapes, broadcast_strides, fmt_shape, numel, Shape};
+use chainrule_tape::error::{Error, ErrorKind, Result};
+use chainrule_tape::shape::{
+    broadcast_shapes, broadcast_strides, fmt_shape, numel, try_numel, Shape,
+};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rayon::prelude::*;
 use smallvec::smallvec;
@@ -190,13 +192,27 @@ pub fn matmul_forward<T: Element>(
     let mut out_shape = batch.clone();
     out_shape.push(m);
     out_shape.push(n);
-    let total = count * m * n;
+    // Checked: two valid operands can still ask for an output too large to
+    // address ([2³¹, 1] · [1, 2³³]); every product below is then bounded by it.
+    let total = try_numel("matmul", &out_shape)?;
     if total == 0 {
         return Tensor::try_from_vec(out_shape, Vec::new());
     }
     // GEMM with β = 0 writes all of C without reading it (matrixmultiply's
     // documented contract, which also covers k = 0), so C starts uninitialised.
-    let mut out: Vec<T> = Vec::with_capacity(total);
+    let mut out: Vec<T> = Vec::new();
+    out.try_reserve_exact(total).map_err(|_| {
+        Error::new(
+            "matmul",
+            ErrorKind::Overflow,
+            format!(
+                "{} x {}: cannot allocate the {} output",
+                fmt_shape(sa),
+                fmt_shape(sb),
+                fmt_shape(&out_shape)
+            ),
+        )
+    })?;
     // Batch offsets in elements: broadcast strides over the batch dims, scaled by matrix size.
     let mat_a = sa[sa.len() - 2] * sa[sa.len() - 1];
     let mat_b = sb[sb.len() - 2] * sb[sb.len() - 1];
@@ -225,6 +241,7 @@ pub fn matmul_forward<T: Element>(
     let gemm_one = |i: usize, c: &mut [std::mem::MaybeUninit<T>], split: bool| {
         let (oa, ob) = (offset(i, &stride_a, mat_a), offset(i, &stride_b, mat_b));
         let (a, b) = (&da[oa..oa + mat_a], &db[ob..ob + mat_b]);
+        debug_assert_eq!(c.len(), m * n);
         let c = Block {
             ptr: c.as_mut_ptr().cast::<T>(),
             row_stride: n,
@@ -239,17 +256,21 @@ pub fn matmul_forward<T: Element>(
             rows: rb,
             cols: cb,
         };
+        // The bounds the unsafe GEMM relies on, checked once per matrix
+        // (not per element): every strided read of A and B is in its slice.
+        assert!(a.covers(m, k) && b.covers(k, n), "matmul: operand extents");
         if split {
             gemm_split((m, k, n), a, b, c);
         } else {
-            // SAFETY: `a` and `b` hold the stored m×k and k×n matrices read
-            // with their strides (see `Strided`); `c` is this batch entry's
-            // exclusively borrowed m×n buffer, which GEMM (β = 0) only writes.
+            // SAFETY: `a` and `b` cover the m×k and k×n matrices read with
+            // their strides (asserted just above); `c` is this batch entry's
+            // exclusively borrowed m×n buffer (a chunk of exactly m·n slots),
+            // which GEMM (β = 0) only writes.
             unsafe { gemm_block((m, k, n), a, b, c, (0, 0), (m, n)) }
         }
     };
     let spare = &mut out.spare_capacity_mut()[..total];
-    if count > 1 && m * n * k < BATCH_PARALLEL_GEMM {
+    if count > 1 && (m * n).saturating_mul(k) < BATCH_PARALLEL_GEMM {
         spare
             .par_chunks_mut(m * n)
             .enumerate()
@@ -272,6 +293,22 @@ struct Strided<'a, T> {
     data: &'a [T],
     rows: usize,
     cols: usize,
+}
+
+impl<T> Strided<'_, T> {
+    /// True when every element (i, j) of an r×c matrix, at offset
+    /// i·rows + j·cols, lies inside `data` (always true for an empty matrix).
+    fn covers(&self, r: usize, c: usize) -> bool {
+        if r == 0 || c == 0 {
+            return true;
+        }
+        let last = (r - 1).checked_mul(self.rows).and_then(|i| {
+            (c - 1)
+                .checked_mul(self.cols)
+                .and_then(|j| i.checked_add(j))
+        });
+        matches!(last, Some(l) if l < self.data.len())
+    }
 }
 
 /// The output matrix of one GEMM: row-major with `row_stride`, column stride 1.
@@ -307,7 +344,7 @@ fn gemm_split<T: Element>(
     let along_n = n >= m;
     let len = if along_n { n } else { m };
     let step = len.div_ceil(threads).next_multiple_of(SPLIT_ALIGN);
-    if threads < 2 || m * n * k < SPLIT_GEMM || step >= len {
+    if threads < 2 || (m * n).saturating_mul(k) < SPLIT_GEMM || step >= len {
         // SAFETY: the caller's (m, k, n) describe `a`, `b` and `c` exactly.
         unsafe { gemm_block((m, k, n), a, b, c, (0, 0), (m, n)) };
         return;
@@ -341,7 +378,7 @@ unsafe fn gemm_block<T: Element>(
     (rows, cols): (usize, usize),
 ) {
     debug_assert!(row0 + rows <= m && col0 + cols <= n);
-    let _ = (m, n);
+    debug_assert!(a.covers(m, k) && b.covers(k, n));
     // SAFETY: the offsets stay inside the stored matrices (row0 < m rows of A,
     // col0 < n columns of B and C); the caller guarantees the rest of the GEMM
     // contract, and β = 0 means C is written, never read.

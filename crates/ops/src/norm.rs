@@ -180,7 +180,7 @@ impl<T: Element> std::ops::Add for Pair<T> {
 /// with per-channel constants hoisted, which the compiler vectorises.
 fn per_channel_blocks<T: Element>(
     shape: &[usize],
-    fill: impl Fn(usize, usize, &mut [MaybeUninit<T>]) + Sync,
+    fill: impl Fn(usize, usize, &mut [MaybeUninit<T>]) -> usize + Sync,
 ) -> Tensor<T> {
     let c = shape[1];
     let inner: usize = shape[2..].iter().product::<usize>().max(1);
@@ -189,9 +189,19 @@ fn per_channel_blocks<T: Element>(
     out.spare_capacity_mut()[..total]
         .par_chunks_mut(inner)
         .enumerate()
-        .for_each(|(block, o)| fill(block % c, block, o));
-    // SAFETY: the chunks of `inner` cover all `total` slots and every caller's
-    // `fill` writes each element of the block it is given.
+        .for_each(|(block, o)| {
+            let written = fill(block % c, block, o);
+            assert_eq!(
+                written,
+                o.len(),
+                "batch_norm block {block} left elements unwritten"
+            );
+        });
+    // SAFETY: invariant: the first `total` slots are initialised. The chunks
+    // of `inner` (≥ 1) cover all `total` slots, and the assert above checks
+    // that each `fill` wrote its whole block (both callers zip the block
+    // with an `inner`-long source slice, which panics if short, and return
+    // the zip's length).
     unsafe { out.set_len(total) };
     Tensor::from_vec(shape, out)
 }
@@ -311,6 +321,7 @@ impl<T: Element> Op<T> for BatchNormalize<T> {
                 for ((o, &g), &x) in out.iter_mut().zip(gb).zip(xb) {
                     o.write(a * g + bb * (x - m) + cc);
                 }
+                out.len().min(gb.len()).min(xb.len())
             });
             out[0] = Some(Var::constant(dx));
         }
@@ -349,9 +360,11 @@ fn normalize_batch<T: Element>(
     let xd = x.value().data();
     let y = per_channel_blocks(x.shape(), |ch, b, out| {
         let ((a, shift), m) = (coef[ch], mean[ch]);
-        for (o, &v) in out.iter_mut().zip(&xd[b * inner..(b + 1) * inner]) {
+        let src = &xd[b * inner..(b + 1) * inner];
+        for (o, &v) in out.iter_mut().zip(src) {
             o.write((v - m) * a + shift);
         }
+        out.len().min(src.len())
     });
     let inputs = match affine {
         Some((w, b)) => vec![x, w, b],

@@ -11,9 +11,18 @@ use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{Element, Tensor, Var};
 use rayon::prelude::*;
 
+/// The input's [N, C, H, W]. As in PyTorch, the batch may be empty (the
+/// result is then empty too) but channels and spatial sizes may not.
 fn nchw<T: Element>(op: &'static str, x: &Var<T>) -> Result<(usize, usize, usize, usize)> {
     match *x.shape() {
-        [n, c, h, w] => Ok((n, c, h, w)),
+        [n, c, h, w] if c > 0 && h > 0 && w > 0 => Ok((n, c, h, w)),
+        [_, _, _, _] => Err(Error::shape(
+            op,
+            format!(
+                "{}: channels, height and width must be non-zero (only the batch may be empty)",
+                fmt_shape(x.shape())
+            ),
+        )),
         _ => Err(Error::shape(
             op,
             format!("expected [N, C, H, W], got {}", fmt_shape(x.shape())),
@@ -23,7 +32,7 @@ fn nchw<T: Element>(op: &'static str, x: &Var<T>) -> Result<(usize, usize, usize
 
 fn check_padding(op: &'static str, win: &Window) -> Result<()> {
     let (kh, kw) = win.kernel;
-    if 2 * win.padding.0 > kh || 2 * win.padding.1 > kw {
+    if win.padding.0 > kh / 2 || win.padding.1 > kw / 2 {
         return Err(Error::argument(
             op,
             format!(

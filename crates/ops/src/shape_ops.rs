@@ -6,7 +6,7 @@
 use crate::indexing::narrow;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
-use chainrule_tape::shape::{fmt_shape, normalize_axis, numel, Shape};
+use chainrule_tape::shape::{add_size, fmt_shape, mul_size, normalize_axis, try_numel, Shape};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::{smallvec, SmallVec};
 
@@ -36,7 +36,7 @@ pub(crate) fn reshape<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>>
     for (i, &d) in shape.iter().enumerate() {
         match d {
             -1 if inferred.is_none() => inferred = Some(i),
-            d if d >= 0 => known *= d as usize,
+            d if d >= 0 => known = mul_size("reshape", "known dimensions", known, d as usize)?,
             _ => {
                 return Err(Error::argument(
                     "reshape",
@@ -177,10 +177,13 @@ pub fn concat<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
         }
     }
     let mut out_shape = first.shape().to_vec();
-    out_shape[a] = xs.iter().map(|x| x.shape()[a]).sum();
+    out_shape[a] = xs.iter().try_fold(0, |sum, x| {
+        add_size("concat", "concatenated dimension", sum, x.shape()[a])
+    })?;
+    let total = try_numel("concat", &out_shape)?;
     let outer: usize = out_shape[..a].iter().product();
     let inner: usize = out_shape[a + 1..].iter().product();
-    let mut data = Vec::with_capacity(numel(&out_shape));
+    let mut data = Vec::with_capacity(total);
     for o in 0..outer {
         for x in xs {
             let rows = x.shape()[a] * inner;
@@ -330,7 +333,12 @@ pub(crate) fn repeat<T: Element>(x: &Var<T>, reps: &[usize]) -> Result<Var<T>> {
     shape.extend_from_slice(x.shape());
     let interleaved: Vec<usize> = shape.iter().flat_map(|&d| [1, d]).collect();
     let tiled: Vec<usize> = shape.iter().zip(reps).flat_map(|(&d, &r)| [r, d]).collect();
-    let out: Vec<usize> = shape.iter().zip(reps).map(|(&d, &r)| d * r).collect();
+    let out = shape
+        .iter()
+        .zip(reps)
+        .map(|(&d, &r)| mul_size("repeat", "repeated dimension", d, r))
+        .collect::<Result<Vec<usize>>>()?;
+    try_numel("repeat", &out)?;
     x.try_reshape_to(&interleaved)?
         .try_broadcast_to(&tiled)?
         .try_reshape_to(&out)

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     NotDifferentiable,
     /// Anomaly mode found a NaN or an infinity.
     NonFinite,
+    /// A size computed from the input (element count, output size, byte
+    /// size) does not fit in memory or overflows `usize`.
+    Overflow,
 }
 
 /// An error raised by an op or by the engine, naming the op.

@@ -22,6 +22,7 @@ pub fn map<T: Copy + Send + Sync>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> 
         for (d, &v) in dst.iter_mut().zip(src) {
             d.write(f(v));
         }
+        src.len()
     })
 }
 
@@ -37,16 +38,17 @@ pub fn zip_map<T: Copy + Send + Sync>(
         for ((d, &x), &y) in dst.iter_mut().zip(&a[start..end]).zip(&b[start..end]) {
             d.write(f(x, y));
         }
+        end - start
     })
 }
 
 /// A new vector of `n` elements built in chunks of [`CHUNK`] ([`build_rows`]
-/// with rows of CHUNK): `fill(start, chunk)` must write every element of
-/// `chunk`, which holds elements `start..start + chunk.len()`. Each chunk is
-/// a plain slice loop the compiler can vectorise.
+/// with rows of CHUNK): `fill(start, chunk)` writes every element of
+/// `chunk`, which holds elements `start..start + chunk.len()`, and returns
+/// how many it wrote. Each chunk is a plain slice loop the compiler can vectorise.
 fn build_chunks<T: Copy + Send>(
     n: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) -> usize + Sync,
 ) -> Vec<T> {
     build_rows(n, CHUNK, |i, dst| fill(i * CHUNK, dst))
 }
@@ -88,28 +90,43 @@ fn row_offsets<const K: usize>(
 
 /// A new vector of `n` elements built row by row: `fill(row_index, row)` is
 /// called once for each row of `last` elements (inline for small outputs, in
-/// parallel across rows for large ones) and must write every element of its
-/// row. The buffer is never zeroed first, which saves a full pass over memory.
+/// parallel across rows for large ones), writes the row's elements in order
+/// from the first, and returns how many it wrote. The buffer is never zeroed
+/// first, which saves a full pass over memory.
+///
+/// # Panics
+/// If a `fill` reports fewer elements than its row holds (a kernel bug;
+/// the check keeps uninitialised memory from ever being read).
 fn build_rows<T: Copy + Send>(
     n: usize,
     last: usize,
-    fill: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync,
+    fill: impl Fn(usize, &mut [MaybeUninit<T>]) -> usize + Sync,
 ) -> Vec<T> {
+    if n == 0 {
+        return Vec::new();
+    }
     let mut out: Vec<T> = Vec::with_capacity(n);
     let spare = &mut out.spare_capacity_mut()[..n];
+    let fill_row = |r: usize, dst: &mut [MaybeUninit<T>]| {
+        let written = fill(r, dst);
+        assert_eq!(written, dst.len(), "kernel row {r} left elements unwritten");
+    };
     if n < PARALLEL_MIN_ELEMENTS {
         for (r, dst) in spare.chunks_mut(last).enumerate() {
-            fill(r, dst);
+            fill_row(r, dst);
         }
     } else {
         spare
             .par_chunks_mut(last)
             .enumerate()
-            .for_each(|(r, dst)| fill(r, dst));
+            .for_each(|(r, dst)| fill_row(r, dst));
     }
-    // SAFETY: the chunks above cover all `n` slots of the spare capacity, and
-    // every caller's `fill` writes each element of the row it is given (each
-    // is a loop over the whole `dst`), so the first `n` elements are initialised.
+    // SAFETY: invariant: the first `n` slots are initialised. The chunks
+    // above cover all `n` slots of the spare capacity (`last > 0` because
+    // `n > 0`; a zero-size chunk would have panicked), and `fill_row`
+    // asserts that each `fill` wrote its whole row (every caller's loop
+    // writes from the row's first slot on and returns the count its zip
+    // produced, so a short source is caught there before this line).
     unsafe { out.set_len(n) };
     out
 }
@@ -202,6 +219,9 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
                 }
             }
         }
+        // Every branch read `last` source elements (or panicked on a short
+        // slice) and the row holds at most `last`.
+        dst.len().min(last)
     };
     build_rows(n, last, fill)
 }
@@ -235,6 +255,7 @@ pub fn gather_strided<T: Copy + Send + Sync + Default>(
                 d.write(x[o + j * ls]);
             }
         }
+        dst.len().min(last)
     };
     build_rows(n, last, fill)
 }

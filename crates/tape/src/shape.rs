@@ -175,9 +175,68 @@ pub fn fmt_shape(shape: &[usize]) -> String {
     format!("{shape:?}")
 }
 
-/// Number of elements of a shape (1 for a scalar shape `[]`).
+/// The most elements a tensor may hold: `isize::MAX` bytes of 8-byte
+/// elements, the largest allocation Rust allows for an `f64` buffer.
+pub const MAX_ELEMENTS: usize = isize::MAX as usize / 8;
+
+/// The extent of a shape: the product of its dimensions with each zero
+/// counted as one, or `None` past [`MAX_ELEMENTS`].
+///
+/// A shape is *valid* when its extent is at most [`MAX_ELEMENTS`]. Every
+/// tensor's shape is valid (its constructors check), and then every product of
+/// any subset of its dimensions — a row length, a plane, a stride, a batch —
+/// fits in `usize`, so kernels may multiply them without checks.
+pub fn extent(shape: &[usize]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d.max(1)))
+        .filter(|&e| e <= MAX_ELEMENTS)
+}
+
+/// Number of elements of a shape that may come from user input:
+/// the product `∏ dᵢ`, or an [`ErrorKind::Overflow`] error naming `op`
+/// and the shape when the shape is not valid (see [`extent`]).
+pub fn try_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    match extent(shape) {
+        Some(_) => Ok(shape.iter().product()),
+        None => Err(Error::new(
+            op,
+            ErrorKind::Overflow,
+            format!(
+                "shape {} has more than {} elements (the largest buffer this machine can address)",
+                fmt_shape(shape),
+                MAX_ELEMENTS
+            ),
+        )),
+    }
+}
+
+/// Number of elements of a valid shape (1 for a scalar shape `[]`): `∏ dᵢ`.
+///
+/// # Panics
+/// If the shape is not valid (see [`extent`]); shapes that come from input
+/// go through [`try_numel`] first, so this is a broken internal invariant.
+#[track_caller]
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    crate::error::or_panic(try_numel("numel", shape))
+}
+
+/// `a · b` for a size computed from input, or an [`ErrorKind::Overflow`]
+/// error naming `op` and `what` is being computed.
+pub fn mul_size(op: &'static str, what: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| overflow(op, format!("{what}: {a} x {b} overflows")))
+}
+
+/// `a + b` for a size computed from input, or an [`ErrorKind::Overflow`]
+/// error naming `op` and `what` is being computed.
+pub fn add_size(op: &'static str, what: &str, a: usize, b: usize) -> Result<usize> {
+    a.checked_add(b)
+        .ok_or_else(|| overflow(op, format!("{what}: {a} + {b} overflows")))
+}
+
+fn overflow(op: &'static str, message: String) -> Error {
+    Error::new(op, ErrorKind::Overflow, message)
 }
 
 /// Row-major (C-contiguous) strides, in elements.
@@ -226,6 +285,7 @@ pub fn broadcast_shapes(op: &'static str, a: &[usize], b: &[usize]) -> Result<Sh
             }
         };
     }
+    try_numel(op, &out)?;
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::kernels;
-use crate::shape::{fmt_shape, numel, Shape};
+use crate::shape::{fmt_shape, numel, try_numel, Shape};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use std::fmt;
@@ -53,16 +53,22 @@ impl<T: Element> Storage<T> {
 }
 
 impl<T: Element> Tensor<T> {
-    /// Builds a tensor from a shape and row-major data; errors if the lengths differ.
+    /// Builds a tensor from a shape and row-major data; errors if the lengths
+    /// differ or the shape's element count overflows ([`crate::ErrorKind::Overflow`]).
+    ///
+    /// Invariant of every tensor: its shape is valid ([`crate::shape::extent`])
+    /// and its storage holds exactly `∏ shape` elements. Kernels (and the
+    /// `unsafe` GEMM) rely on it; every constructor checks it.
     pub fn try_from_vec(shape: impl AsRef<[usize]>, data: Vec<T>) -> Result<Self> {
         let shape: Shape = shape.as_ref().into();
-        if numel(&shape) != data.len() {
+        let n = try_numel("tensor", &shape)?;
+        if n != data.len() {
             return Err(Error::shape(
                 "tensor",
                 format!(
                     "shape {} needs {} elements, got {}",
                     fmt_shape(&shape),
-                    numel(&shape),
+                    n,
                     data.len()
                 ),
             ));
@@ -73,15 +79,25 @@ impl<T: Element> Tensor<T> {
         })
     }
 
-    /// Builds a tensor from a shape and row-major data; panics if the lengths differ.
+    /// Builds a tensor from a shape and row-major data.
+    ///
+    /// # Panics
+    /// Where [`Tensor::try_from_vec`] returns an error, with its message.
     #[track_caller]
     pub fn from_vec(shape: impl AsRef<[usize]>, data: Vec<T>) -> Self {
         crate::error::or_panic(Self::try_from_vec(shape, data))
     }
 
-    /// Internal constructor for kernels that already checked the length.
+    /// Internal constructor for kernels that computed `data` for `shape`.
+    /// The tensor invariant is asserted (a cheap product, not a pass over
+    /// the data): a kernel bug panics here rather than build a tensor that
+    /// `unsafe` code would trust.
     pub(crate) fn from_parts(shape: Shape, data: Vec<T>) -> Self {
-        debug_assert_eq!(numel(&shape), data.len());
+        assert_eq!(
+            numel(&shape),
+            data.len(),
+            "tensor invariant: shape and storage length"
+        );
         Tensor {
             data: Storage::from_vec(data),
             shape,
@@ -96,24 +112,42 @@ impl<T: Element> Tensor<T> {
         }
     }
 
-    /// A tensor of the given shape filled with `v`.
-    pub fn full(shape: impl AsRef<[usize]>, v: T) -> Self {
+    /// A tensor of the given shape filled with `v`; an
+    /// [`crate::ErrorKind::Overflow`] error if the shape has too many elements.
+    pub fn try_full(shape: impl AsRef<[usize]>, v: T) -> Result<Self> {
         let shape: Shape = shape.as_ref().into();
-        let n = numel(&shape);
+        let n = try_numel("full", &shape)?;
         let data = if n == 1 {
             Storage::Single(v)
         } else {
             Storage::Shared(Arc::new(vec![v; n]))
         };
-        Tensor { data, shape }
+        Ok(Tensor { data, shape })
+    }
+
+    /// A tensor of the given shape filled with `v`.
+    ///
+    /// # Panics
+    /// Where [`Tensor::try_full`] returns an error (the shape overflows).
+    #[track_caller]
+    pub fn full(shape: impl AsRef<[usize]>, v: T) -> Self {
+        crate::error::or_panic(Self::try_full(shape, v))
     }
 
     /// Zeros of the given shape.
+    ///
+    /// # Panics
+    /// Where [`Tensor::try_full`] returns an error (the shape overflows).
+    #[track_caller]
     pub fn zeros(shape: impl AsRef<[usize]>) -> Self {
         Self::full(shape, T::zero())
     }
 
     /// Ones of the given shape.
+    ///
+    /// # Panics
+    /// Where [`Tensor::try_full`] returns an error (the shape overflows).
+    #[track_caller]
     pub fn ones(shape: impl AsRef<[usize]>) -> Self {
         Self::full(shape, T::one())
     }
@@ -129,6 +163,10 @@ impl<T: Element> Tensor<T> {
     }
 
     /// Builds a tensor by calling `f` with each flat (row-major) index.
+    ///
+    /// # Panics
+    /// If the shape overflows (see [`Tensor::try_full`]).
+    #[track_caller]
     pub fn from_fn(shape: impl AsRef<[usize]>, f: impl FnMut(usize) -> T) -> Self {
         let shape: Shape = shape.as_ref().into();
         let data = (0..numel(&shape)).map(f).collect();
@@ -222,7 +260,8 @@ impl<T: Element> Tensor<T> {
     /// The same storage viewed with another shape of equal element count.
     pub fn try_reshape(&self, shape: impl AsRef<[usize]>) -> Result<Self> {
         let shape: Shape = shape.as_ref().into();
-        if numel(&shape) != self.numel() {
+        let n = try_numel("reshape", &shape)?;
+        if n != self.numel() {
             return Err(Error::shape(
                 "reshape",
                 format!(
@@ -230,7 +269,7 @@ impl<T: Element> Tensor<T> {
                     fmt_shape(&self.shape),
                     fmt_shape(&shape),
                     self.numel(),
-                    numel(&shape)
+                    n
                 ),
             ));
         }

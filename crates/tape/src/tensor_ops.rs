@@ -104,8 +104,9 @@ impl<T: Element> Tensor<T> {
             return Ok(self.clone());
         }
         if self.numel() == 1 {
-            return Ok(Tensor::full(shape, self.data()[0]));
+            return Tensor::try_full(shape, self.data()[0]);
         }
+        crate::shape::try_numel("broadcast_to", shape)?;
         let strides = broadcast_strides(self.shape(), shape);
         Ok(Tensor::from_parts(
             shape.into(),

@@ -1,0 +1,215 @@
+//! Size arithmetic on hostile shapes: every element count, output size and
+//! broadcast shape is checked, so a shape whose product overflows `usize`
+//! is an `Overflow` error, never a wrapped count that unsafe code trusts.
+//! Empty batches (N = 0) are valid input and give empty results, as in PyTorch.
+
+use chainrule_ops::{avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d, VarOps, Window};
+use chainrule_tape::{ErrorKind, Graph, Result, Tensor, Var};
+
+const HALF: usize = 1 << 63;
+
+fn err<V: std::fmt::Debug>(r: Result<V>) -> chainrule_tape::Error {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e,
+    }
+}
+
+fn leaf(shape: &[usize]) -> (Graph<f64>, Var<f64>) {
+    let g = Graph::new();
+    let n = shape.iter().product();
+    let v = g.leaf(Tensor::from_vec(
+        shape,
+        (0..n).map(|i| i as f64 * 0.1).collect(),
+    ));
+    (g, v)
+}
+
+#[test]
+fn a_shape_whose_product_wraps_is_refused_at_construction() {
+    // 2 · 2⁶³ wraps to 0 in release arithmetic: the segfault began here.
+    let e = err(Tensor::<f32>::try_from_vec([2, HALF], vec![]));
+    assert_eq!(e.kind, ErrorKind::Overflow);
+    assert!(
+        e.to_string()
+            .starts_with("tensor: shape [2, 9223372036854775808]"),
+        "{e}"
+    );
+    // 2 · (2⁶³ + 3) wraps to exactly 6: a length check alone would accept it.
+    let e = err(Tensor::<f64>::try_from_vec([2, HALF + 3], vec![0.0; 6]));
+    assert_eq!(e.kind, ErrorKind::Overflow);
+    // A zero dimension does not excuse the rest: the extent still overflows.
+    let e = err(Tensor::<f64>::try_from_vec([HALF, 4, 0], vec![]));
+    assert_eq!(e.kind, ErrorKind::Overflow);
+    assert_eq!(
+        err(Tensor::<f32>::try_full([HALF, 2], 0.0)).kind,
+        ErrorKind::Overflow
+    );
+}
+
+#[test]
+#[should_panic(expected = "full: shape [9223372036854775808, 2] has more than")]
+fn the_panicking_constructor_names_the_overflow() {
+    let _ = Tensor::<f32>::zeros([HALF, 2]);
+}
+
+#[test]
+fn a_reshape_to_a_wrapping_shape_is_refused() {
+    // Six elements viewed as [2, 2⁶³ + 3] (product ≡ 6 mod 2⁶⁴) would let
+    // a matmul read 2⁶³ elements past the buffer.
+    let t = Tensor::from_vec([6], vec![1.0f64; 6]);
+    assert_eq!(err(t.try_reshape([2, HALF + 3])).kind, ErrorKind::Overflow);
+    let (_g, x) = leaf(&[6]);
+    assert_eq!(
+        err(x.try_reshape_to(&[2, HALF + 3])).kind,
+        ErrorKind::Overflow
+    );
+    // The −1 form multiplies the known sizes: checked too.
+    let e = err(x.try_reshape(&[-1, 1 << 62, 8]));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+}
+
+#[test]
+fn matmul_of_valid_operands_with_an_unaddressable_product_is_an_error() {
+    // [2³³, 0] · [0, 2³³]: both empty, but the output would hold 2⁶⁶ elements.
+    let a = Tensor::<f32>::try_from_vec([1 << 33, 0], vec![]).unwrap();
+    let b = Tensor::<f32>::try_from_vec([0, 1 << 33], vec![]).unwrap();
+    let ga = Graph::new();
+    let (a, b) = (ga.input(a), ga.input(b));
+    assert_eq!(err(a.try_matmul(&b)).kind, ErrorKind::Overflow);
+    // [2³¹, 0] · [0, 2³¹]: 2⁶² elements fit usize but no allocation.
+    let a = ga.input(Tensor::<f32>::try_from_vec([1 << 31, 0], vec![]).unwrap());
+    let b = ga.input(Tensor::<f32>::try_from_vec([0, 1 << 31], vec![]).unwrap());
+    assert_eq!(err(a.try_matmul(&b)).kind, ErrorKind::Overflow);
+}
+
+#[test]
+fn broadcasting_to_an_unaddressable_shape_is_an_error() {
+    let g = Graph::new();
+    let a = g.input(Tensor::<f64>::try_from_vec([0, 1 << 40, 1], vec![]).unwrap());
+    let b = g.input(Tensor::<f64>::try_from_vec([0, 1, 1 << 40], vec![]).unwrap());
+    assert_eq!(err(a.try_add(&b)).kind, ErrorKind::Overflow);
+    let (_g, x) = leaf(&[1]);
+    assert_eq!(
+        err(x.try_broadcast_to(&[HALF, 4])).kind,
+        ErrorKind::Overflow
+    );
+    assert_eq!(err(x.try_repeat(&[HALF, 4])).kind, ErrorKind::Overflow);
+}
+
+#[test]
+fn padding_concat_and_one_hot_sizes_are_checked() {
+    let (_g, x) = leaf(&[2, 3]);
+    let e = err(x.try_pad(&[usize::MAX, 1], 0.0));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    // Two parts of 2⁵⁹ exceed the largest tensor; seventeen of 2⁶⁰ − 1
+    // overflow the sum itself.
+    let g = Graph::new();
+    let y = g.input(Tensor::<f64>::try_from_vec([0, 1 << 59], vec![]).unwrap());
+    let e = err(chainrule_ops::concat(&[&y, &y], 1));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    let y = g.input(Tensor::<f64>::try_from_vec([0, (1 << 60) - 1], vec![]).unwrap());
+    let e = err(chainrule_ops::concat(&[&y; 17], 1));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    let idx = chainrule_ops::Indices::vector(vec![0, 1]);
+    let e = err(chainrule_ops::one_hot::<f32>(&idx, HALF));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+}
+
+#[test]
+fn convolution_and_pooling_geometry_is_checked_not_wrapped() {
+    let (_g, x) = leaf(&[1, 1, 4, 4]);
+    let (_h, w) = leaf(&[1, 1, 3, 3]);
+    // 2p overflows.
+    let e = err(conv2d(&x, &w, None, (1, 1), (HALF, 0), (1, 1), 1));
+    assert!(
+        matches!(e.kind, ErrorKind::Overflow | ErrorKind::Argument),
+        "{e}"
+    );
+    // d(k − 1) overflows.
+    let e = err(conv2d(&x, &w, None, (1, 1), (0, 0), (HALF, 1), 1));
+    assert!(
+        matches!(e.kind, ErrorKind::Overflow | ErrorKind::Argument),
+        "{e}"
+    );
+    // groups · C_in/groups overflows back to C.
+    let (_k, w1) = leaf(&[2, 2, 1, 1]);
+    let (_l, x2) = leaf(&[1, 2, 2, 2]);
+    let e = err(conv2d(&x2, &w1, None, (1, 1), (0, 0), (1, 1), HALF + 1));
+    assert_eq!(e.kind, ErrorKind::Shape, "{e}");
+    // A huge stride in the transposed convolution.
+    let e = err(conv_transpose2d(
+        &x,
+        &w,
+        None,
+        (HALF, 1),
+        (0, 0),
+        (0, 0),
+        (1, 1),
+        1,
+    ));
+    assert!(
+        matches!(e.kind, ErrorKind::Overflow | ErrorKind::Argument),
+        "{e}"
+    );
+    let huge = Window {
+        kernel: (2, 2),
+        stride: (1, 1),
+        padding: (usize::MAX, 0),
+        dilation: (1, 1),
+    };
+    assert_eq!(err(max_pool2d(&x, huge)).kind, ErrorKind::Argument);
+    assert_eq!(err(avg_pool2d(&x, huge, true)).kind, ErrorKind::Argument);
+}
+
+#[test]
+fn pooling_an_empty_image_is_an_error_not_a_panic() {
+    // H = 0 with padding would leave windows with no pixel in them.
+    let g = Graph::new();
+    let x = g.input(Tensor::<f64>::try_from_vec([1, 1, 0, 4], vec![]).unwrap());
+    let win = Window {
+        kernel: (2, 2),
+        stride: (2, 2),
+        padding: (1, 1),
+        dilation: (1, 1),
+    };
+    assert_eq!(err(max_pool2d(&x, win)).kind, ErrorKind::Shape);
+    assert_eq!(err(avg_pool2d(&x, win, true)).kind, ErrorKind::Shape);
+}
+
+/// An empty batch goes through every convolution and pooling op, forward
+/// and backward, as in PyTorch: the result has N = 0 and the weights'
+/// gradients are zero.
+#[test]
+fn an_empty_batch_gives_an_empty_result() {
+    let (_g, w) = leaf(&[4, 3, 3, 3]);
+    let x = w.graph().unwrap().leaf(Tensor::<f64>::zeros([0, 3, 8, 8]));
+    let y = conv2d(&x, &w, None, (1, 1), (1, 1), (1, 1), 1).unwrap();
+    assert_eq!(y.shape(), &[0, 4, 8, 8]);
+    y.sum_all().backward();
+    let gw = w.grad().unwrap();
+    assert_eq!(gw.shape(), &[4, 3, 3, 3]);
+    assert!(gw.data().iter().all(|&v| v == 0.0));
+
+    let (_h, w1) = leaf(&[2, 3, 3]);
+    let x1 = Graph::new().input(Tensor::<f64>::zeros([0, 3, 10]));
+    assert_eq!(
+        conv1d(&x1, &w1, None, 1, 0, 1, 1).unwrap().shape(),
+        &[0, 2, 8]
+    );
+
+    let (_k, wt) = leaf(&[3, 2, 3, 3]);
+    let xt = Graph::new().input(Tensor::<f64>::zeros([0, 3, 4, 4]));
+    let yt = conv_transpose2d(&xt, &wt, None, (2, 2), (1, 1), (1, 1), (1, 1), 1).unwrap();
+    assert_eq!(yt.shape(), &[0, 2, 8, 8]);
+
+    let xp = Graph::new().leaf(Tensor::<f64>::zeros([0, 2, 6, 6]));
+    assert_eq!(
+        avg_pool2d(&xp, Window::square(2), true).unwrap().shape(),
+        &[0, 2, 5, 5]
+    );
+    let m = max_pool2d(&xp, Window::square(2)).unwrap();
+    assert_eq!(m.shape(), &[0, 2, 5, 5]);
+    m.sum_all().backward();
+    assert_eq!(xp.grad().unwrap().shape(), &[0, 2, 6, 6]);
+}
