@@ -11,8 +11,13 @@
 //! | kaiming_uniform / kaiming_normal | U(±gain·√(3/fan)) / N(0, gain²/fan), fan = fan_in or fan_out |
 //! | orthogonal(gain) | Q of a Gaussian matrix's QR, signs fixed by R's diagonal |
 //! | eye, dirac | identity matrix; identity convolution |
+//!
+//! The fan-based initializers leave a weight without elements as it is (its
+//! fans may be 0), as PyTorch does. `uniform` and `normal` panic on bounds
+//! PyTorch rejects (a > b, std < 0, NaN); `try_uniform` and `try_normal`
+//! return the error.
 
-use chainrule_tape::error::{Error, Result};
+use chainrule_tape::error::{or_panic, Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -66,6 +71,7 @@ pub fn fans(shape: &[usize]) -> Result<(usize, usize)> {
     Ok((shape[1] * receptive, shape[0] * receptive))
 }
 
+/// Sets every element to `f()`.
 fn fill<T: Element>(p: &Parameter<T>, mut f: impl FnMut() -> f64) {
     let shape = p.shape();
     p.set_value(Tensor::from_fn(&shape, |_| T::from_f64(f())));
@@ -87,16 +93,61 @@ pub fn constant<T: Element>(p: &Parameter<T>, v: f64) {
 }
 
 /// U(a, b).
+///
+/// # Panics
+///
+/// On the bounds [`try_uniform`] rejects.
+#[track_caller]
 pub fn uniform<T: Element>(p: &Parameter<T>, a: f64, b: f64, rng: &mut impl Rng) {
-    fill(p, || rng.gen_range(a..b))
+    or_panic(try_uniform(p, a, b, rng))
+}
+
+/// U(a, b), or an argument error if a bound is not finite or a > b
+/// (PyTorch's `uniform_` range); a = b fills with a.
+pub fn try_uniform<T: Element>(p: &Parameter<T>, a: f64, b: f64, rng: &mut impl Rng) -> Result<()> {
+    if !(a.is_finite() && b.is_finite() && a <= b) {
+        return Err(Error::argument(
+            "uniform",
+            format!("needs finite bounds a ≤ b, got a = {a}, b = {b}"),
+        ));
+    }
+    if a == b {
+        constant(p, a);
+    } else {
+        fill(p, || rng.gen_range(a..b));
+    }
+    Ok(())
 }
 
 /// N(mean, std²).
+///
+/// # Panics
+///
+/// On the arguments [`try_normal`] rejects.
+#[track_caller]
 pub fn normal<T: Element>(p: &Parameter<T>, mean: f64, std: f64, rng: &mut impl Rng) {
+    or_panic(try_normal(p, mean, std, rng))
+}
+
+/// N(mean, std²), or an argument error if the mean is not finite or the
+/// deviation is not finite and ≥ 0 (PyTorch's `normal_` rejects std < 0).
+pub fn try_normal<T: Element>(
+    p: &Parameter<T>,
+    mean: f64,
+    std: f64,
+    rng: &mut impl Rng,
+) -> Result<()> {
+    if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
+        return Err(Error::argument(
+            "normal",
+            format!("needs a finite mean and a finite std ≥ 0, got mean = {mean}, std = {std}"),
+        ));
+    }
     fill(p, || {
         let z: f64 = StandardNormal.sample(rng);
         mean + std * z
-    })
+    });
+    Ok(())
 }
 
 /// N(mean, std²) truncated to [a, b] (rejection sampling; PyTorch's default
@@ -137,31 +188,39 @@ pub fn standard_normal_cdf(z: f64) -> f64 {
 /// LeCun uniform: U(±√(3/fan_in)).
 pub fn lecun_uniform<T: Element>(p: &Parameter<T>, rng: &mut impl Rng) -> Result<()> {
     let (fan_in, _) = fans(&p.shape())?;
+    if p.numel() == 0 {
+        return Ok(());
+    }
     let bound = (3.0 / fan_in as f64).sqrt();
-    uniform(p, -bound, bound, rng);
-    Ok(())
+    try_uniform(p, -bound, bound, rng)
 }
 
 /// LeCun normal: N(0, 1/fan_in).
 pub fn lecun_normal<T: Element>(p: &Parameter<T>, rng: &mut impl Rng) -> Result<()> {
     let (fan_in, _) = fans(&p.shape())?;
-    normal(p, 0.0, (1.0 / fan_in as f64).sqrt(), rng);
-    Ok(())
+    if p.numel() == 0 {
+        return Ok(());
+    }
+    try_normal(p, 0.0, (1.0 / fan_in as f64).sqrt(), rng)
 }
 
 /// Xavier/Glorot uniform: U(±gain·√(6/(fan_in + fan_out))).
 pub fn xavier_uniform<T: Element>(p: &Parameter<T>, gain: f64, rng: &mut impl Rng) -> Result<()> {
     let (fi, fo) = fans(&p.shape())?;
+    if p.numel() == 0 {
+        return Ok(());
+    }
     let bound = gain * (6.0 / (fi + fo) as f64).sqrt();
-    uniform(p, -bound, bound, rng);
-    Ok(())
+    try_uniform(p, -bound, bound, rng)
 }
 
 /// Xavier/Glorot normal: N(0, gain²·2/(fan_in + fan_out)).
 pub fn xavier_normal<T: Element>(p: &Parameter<T>, gain: f64, rng: &mut impl Rng) -> Result<()> {
     let (fi, fo) = fans(&p.shape())?;
-    normal(p, 0.0, gain * (2.0 / (fi + fo) as f64).sqrt(), rng);
-    Ok(())
+    if p.numel() == 0 {
+        return Ok(());
+    }
+    try_normal(p, 0.0, gain * (2.0 / (fi + fo) as f64).sqrt(), rng)
 }
 
 fn kaiming_std(shape: &[usize], mode: FanMode, nonlinearity: Nonlinearity) -> Result<f64> {
@@ -182,8 +241,10 @@ pub fn kaiming_uniform<T: Element>(
     rng: &mut impl Rng,
 ) -> Result<()> {
     let bound = 3f64.sqrt() * kaiming_std(&p.shape(), mode, nonlinearity)?;
-    uniform(p, -bound, bound, rng);
-    Ok(())
+    if p.numel() == 0 {
+        return Ok(());
+    }
+    try_uniform(p, -bound, bound, rng)
 }
 
 /// Kaiming/He normal: N(0, gain²/fan).
@@ -194,8 +255,10 @@ pub fn kaiming_normal<T: Element>(
     rng: &mut impl Rng,
 ) -> Result<()> {
     let std = kaiming_std(&p.shape(), mode, nonlinearity)?;
-    normal(p, 0.0, std, rng);
-    Ok(())
+    if p.numel() == 0 {
+        return Ok(());
+    }
+    try_normal(p, 0.0, std, rng)
 }
 
 /// A (semi-)orthogonal matrix (rows or columns orthonormal), times `gain`:

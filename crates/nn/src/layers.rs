@@ -6,7 +6,7 @@
 use crate::init::{self, FanMode, Nonlinearity};
 use crate::module::{join, Module};
 use chainrule_ops::{self as ops, Indices, VarOps, Window};
-use chainrule_tape::error::{Error, Result};
+use chainrule_tape::error::{or_panic, Error, Result};
 use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{Element, Graph, Parameter, Tensor, Var};
 use rand::Rng;
@@ -26,7 +26,12 @@ fn default_init<T: Element>(
     )
     .expect("layer weights have at least 2 dimensions");
     if let Some(b) = bias {
-        let bound = 1.0 / (fan_in as f64).sqrt();
+        // As PyTorch: a layer without inputs gets a zero bias.
+        let bound = if fan_in > 0 {
+            1.0 / (fan_in as f64).sqrt()
+        } else {
+            0.0
+        };
         init::uniform(b, -bound, bound, rng);
     }
 }
@@ -144,24 +149,49 @@ impl Default for ConvOptions {
     }
 }
 
-/// Checks a convolution's channels against its groups, then builds the
-/// weight of `shape` and the bias (one per output channel) with PyTorch's
-/// default initialisation; fan_in = weight dimension 1 × kernel size, as
-/// PyTorch computes it (for a transposed convolution that is out/groups).
-fn conv_params<T: Element>(
-    layer: &str,
+/// Rejects a convolution whose channels do not divide into its groups, or
+/// whose kernel, stride, dilation or groups is 0, with an argument error
+/// naming the layer and the value.
+fn check_conv(
+    layer: &'static str,
     (in_channels, out_channels): (usize, usize),
+    kernel: usize,
+    o: &ConvOptions,
+) -> Result<()> {
+    let sizes = [
+        ("kernel_size", kernel),
+        ("stride", o.stride),
+        ("dilation", o.dilation),
+        ("groups", o.groups),
+    ];
+    if let Some((name, _)) = sizes.iter().find(|(_, v)| *v == 0) {
+        return Err(Error::argument(
+            layer,
+            format!("{name} must be at least 1, got 0"),
+        ));
+    }
+    if !in_channels.is_multiple_of(o.groups) || !out_channels.is_multiple_of(o.groups) {
+        return Err(Error::argument(
+            layer,
+            format!(
+                "channels ({in_channels} in, {out_channels} out) must divide into {} groups",
+                o.groups
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Builds the weight of `shape` and the bias (one per output channel) with
+/// PyTorch's default initialisation; fan_in = weight dimension 1 × kernel
+/// size, as PyTorch computes it (for a transposed convolution that is
+/// out/groups). The settings were checked by [`check_conv`].
+fn conv_params<T: Element>(
+    out_channels: usize,
     shape: &[usize],
     o: &ConvOptions,
     rng: &mut impl Rng,
 ) -> (Parameter<T>, Option<Parameter<T>>) {
-    assert!(
-        o.groups > 0
-            && in_channels.is_multiple_of(o.groups)
-            && out_channels.is_multiple_of(o.groups),
-        "{layer}({in_channels}, {out_channels}): channels must divide into {} groups",
-        o.groups
-    );
     let weight = Parameter::new(Tensor::zeros(shape));
     let bias = o
         .bias
@@ -172,8 +202,12 @@ fn conv_params<T: Element>(
 }
 
 impl<T: Element> Conv2d<T> {
-    /// A k×k convolution with PyTorch's default initialisation. Panics if
-    /// the channels do not divide into `options.groups`.
+    /// A k×k convolution with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    ///
+    /// On the settings [`Conv2d::try_new`] rejects.
+    #[track_caller]
     pub fn new(
         in_channels: usize,
         out_channels: usize,
@@ -181,19 +215,37 @@ impl<T: Element> Conv2d<T> {
         options: ConvOptions,
         rng: &mut impl Rng,
     ) -> Self {
-        let per_group = in_channels / options.groups.max(1);
-        let shape = [out_channels, per_group, kernel, kernel];
-        let (weight, bias) =
-            conv_params("Conv2d", (in_channels, out_channels), &shape, &options, rng);
+        or_panic(Self::try_new(
+            in_channels,
+            out_channels,
+            kernel,
+            options,
+            rng,
+        ))
+    }
+
+    /// A k×k convolution, or an argument error if the channels do not
+    /// divide into `options.groups` or the kernel, stride, dilation or
+    /// groups is 0.
+    pub fn try_new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        options: ConvOptions,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        check_conv("Conv2d", (in_channels, out_channels), kernel, &options)?;
+        let shape = [out_channels, in_channels / options.groups, kernel, kernel];
+        let (weight, bias) = conv_params(out_channels, &shape, &options, rng);
         let (s, p, d) = (options.stride, options.padding, options.dilation);
-        Conv2d {
+        Ok(Conv2d {
             weight,
             bias,
             stride: (s, s),
             padding: (p, p),
             dilation: (d, d),
             groups: options.groups,
-        }
+        })
     }
 }
 
@@ -239,6 +291,11 @@ pub struct Conv1d<T: Element = f32> {
 
 impl<T: Element> Conv1d<T> {
     /// A width-k convolution with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    ///
+    /// On the settings [`Conv1d::try_new`] rejects.
+    #[track_caller]
     pub fn new(
         in_channels: usize,
         out_channels: usize,
@@ -246,14 +303,32 @@ impl<T: Element> Conv1d<T> {
         options: ConvOptions,
         rng: &mut impl Rng,
     ) -> Self {
-        let shape = [out_channels, in_channels / options.groups.max(1), kernel];
-        let (weight, bias) =
-            conv_params("Conv1d", (in_channels, out_channels), &shape, &options, rng);
-        Conv1d {
+        or_panic(Self::try_new(
+            in_channels,
+            out_channels,
+            kernel,
+            options,
+            rng,
+        ))
+    }
+
+    /// A width-k convolution, or an argument error on the settings
+    /// [`Conv2d::try_new`] rejects.
+    pub fn try_new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        options: ConvOptions,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        check_conv("Conv1d", (in_channels, out_channels), kernel, &options)?;
+        let shape = [out_channels, in_channels / options.groups, kernel];
+        let (weight, bias) = conv_params(out_channels, &shape, &options, rng);
+        Ok(Conv1d {
             weight,
             bias,
             options,
-        }
+        })
     }
 }
 
@@ -300,6 +375,11 @@ pub struct ConvTranspose2d<T: Element = f32> {
 
 impl<T: Element> ConvTranspose2d<T> {
     /// A k×k transposed convolution with PyTorch's default initialisation.
+    ///
+    /// # Panics
+    ///
+    /// On the settings [`ConvTranspose2d::try_new`] rejects.
+    #[track_caller]
     pub fn new(
         in_channels: usize,
         out_channels: usize,
@@ -307,24 +387,37 @@ impl<T: Element> ConvTranspose2d<T> {
         options: ConvOptions,
         rng: &mut impl Rng,
     ) -> Self {
-        let shape = [
+        or_panic(Self::try_new(
             in_channels,
-            out_channels / options.groups.max(1),
+            out_channels,
             kernel,
-            kernel,
-        ];
-        let (weight, bias) = conv_params(
+            options,
+            rng,
+        ))
+    }
+
+    /// A k×k transposed convolution, or an argument error on the settings
+    /// [`Conv2d::try_new`] rejects.
+    pub fn try_new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel: usize,
+        options: ConvOptions,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        check_conv(
             "ConvTranspose2d",
             (in_channels, out_channels),
-            &shape,
+            kernel,
             &options,
-            rng,
-        );
-        ConvTranspose2d {
+        )?;
+        let shape = [in_channels, out_channels / options.groups, kernel, kernel];
+        let (weight, bias) = conv_params(out_channels, &shape, &options, rng);
+        Ok(ConvTranspose2d {
             weight,
             bias,
             options,
-        }
+        })
     }
 }
 

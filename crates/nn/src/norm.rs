@@ -2,7 +2,7 @@
 
 use crate::module::{join, Buffer, Module};
 use chainrule_ops as ops;
-use chainrule_tape::error::{Error, Result};
+use chainrule_tape::error::{or_panic, Error, Result};
 use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{Element, Graph, Parameter, Tensor, Var};
 use rand::rngs::StdRng;
@@ -62,6 +62,22 @@ impl Default for BatchNormOptions {
     }
 }
 
+/// Rejects zero channels, an ε that is not finite and positive, and a
+/// momentum outside [0, 1] (NaN included): each would only show up later as
+/// NaN or infinite activations or running statistics.
+fn check_batch_norm(kind: &'static str, channels: usize, o: &BatchNormOptions) -> Result<()> {
+    let problem = if channels == 0 {
+        Some("num_features must be at least 1, got 0".to_string())
+    } else if !(o.eps.is_finite() && o.eps > 0.0) {
+        Some(format!("eps must be finite and > 0, got {}", o.eps))
+    } else {
+        o.momentum
+            .filter(|m| !(0.0..=1.0).contains(m))
+            .map(|m| format!("momentum must be in [0, 1], got {m}"))
+    };
+    problem.map_or(Ok(()), |message| Err(Error::argument(kind, message)))
+}
+
 impl<T: Element> BatchNorm<T> {
     fn build(
         channels: usize,
@@ -89,13 +105,36 @@ impl<T: Element> BatchNorm<T> {
     }
 
     /// BatchNorm1d over [N, C] or [N, C, L].
+    ///
+    /// # Panics
+    ///
+    /// On the settings [`BatchNorm::try_new_1d`] rejects.
+    #[track_caller]
     pub fn new_1d(channels: usize, options: BatchNormOptions) -> Self {
-        Self::build(channels, options, &[2, 3], "BatchNorm1d")
+        or_panic(Self::try_new_1d(channels, options))
     }
 
     /// BatchNorm2d over [N, C, H, W].
+    ///
+    /// # Panics
+    ///
+    /// On the settings [`BatchNorm::try_new_2d`] rejects.
+    #[track_caller]
     pub fn new_2d(channels: usize, options: BatchNormOptions) -> Self {
-        Self::build(channels, options, &[4], "BatchNorm2d")
+        or_panic(Self::try_new_2d(channels, options))
+    }
+
+    /// BatchNorm1d, or an argument error if `channels` is 0, ε is not
+    /// finite and > 0, or the momentum is not in [0, 1].
+    pub fn try_new_1d(channels: usize, options: BatchNormOptions) -> Result<Self> {
+        check_batch_norm("BatchNorm1d", channels, &options)?;
+        Ok(Self::build(channels, options, &[2, 3], "BatchNorm1d"))
+    }
+
+    /// BatchNorm2d, or an argument error as [`BatchNorm::try_new_1d`].
+    pub fn try_new_2d(channels: usize, options: BatchNormOptions) -> Result<Self> {
+        check_batch_norm("BatchNorm2d", channels, &options)?;
+        Ok(Self::build(channels, options, &[4], "BatchNorm2d"))
     }
 
     fn update_running(&self, mean: &Tensor<T>, var: &Tensor<T>) {
@@ -251,16 +290,29 @@ pub struct Dropout {
 
 impl Dropout {
     /// Dropout with probability `p`, its masks drawn from a generator seeded with `seed`.
+    ///
+    /// # Panics
+    ///
+    /// If `p` is not in [0, 1] (NaN included); [`Dropout::try_new`] returns the error instead.
+    #[track_caller]
     pub fn new(p: f64, seed: u64) -> Self {
-        assert!(
-            (0.0..=1.0).contains(&p),
-            "Dropout: p must be in [0, 1], got {p}"
-        );
-        Dropout {
+        or_panic(Self::try_new(p, seed))
+    }
+
+    /// Dropout with probability `p`, or an argument error naming `Dropout`
+    /// and `p` if `p` is not in [0, 1] (PyTorch's range; NaN is rejected).
+    pub fn try_new(p: f64, seed: u64) -> Result<Self> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::argument(
+                "Dropout",
+                format!("p must be in [0, 1], got {p}"),
+            ));
+        }
+        Ok(Dropout {
             p,
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             training: true,
-        }
+        })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::module::Module;
 use chainrule_ops::VarOps;
-use chainrule_tape::error::Result;
+use chainrule_tape::error::{or_panic, Error, Result};
 use chainrule_tape::{Element, Graph, Parameter, Tensor, Var};
 
 /// Which parameters a penalty covers.
@@ -58,10 +58,28 @@ pub fn l2_penalty<T: Element>(
 /// al. 2014): each output unit's incoming weight vector (row i of
 /// [out, …]) with L2 norm above `max_norm` is rescaled to norm `max_norm`,
 /// as `torch.renorm(w, 2, 0, max_norm)`. Returns how many rows were rescaled.
+///
+/// # Panics
+///
+/// If `max_norm` is negative or NaN; [`try_max_norm`] returns the error.
+#[track_caller]
 pub fn max_norm<T: Element>(p: &Parameter<T>, max_norm: f64) -> usize {
+    or_panic(try_max_norm(p, max_norm))
+}
+
+/// [`max_norm`], or an argument error naming `max_norm` if it is negative
+/// or NaN (`torch.renorm` rejects a negative maxnorm; a NaN one would never
+/// clip).
+pub fn try_max_norm<T: Element>(p: &Parameter<T>, max_norm: f64) -> Result<usize> {
+    if max_norm.is_nan() || max_norm < 0.0 {
+        return Err(Error::argument(
+            "max_norm",
+            format!("max_norm must be ≥ 0, got {max_norm}"),
+        ));
+    }
     let v = p.value();
     if v.rank() == 0 {
-        return 0;
+        return Ok(0);
     }
     let rows = v.shape()[0];
     let width = v.numel() / rows.max(1);
@@ -77,5 +95,5 @@ pub fn max_norm<T: Element>(p: &Parameter<T>, max_norm: f64) -> usize {
         }
     }
     p.set_value(Tensor::from_vec(v.shape(), data));
-    clipped
+    Ok(clipped)
 }

@@ -240,3 +240,179 @@ fn penalties_and_max_norm() {
     assert_eq!(&v.data()[..2], &[1.0, -2.0]);
     assert!(((v.data()[2].powi(2) + v.data()[3].powi(2)).sqrt() - 2.5).abs() < 1e-6);
 }
+
+/// The message of a panic raised by `f`.
+fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+    let payload = std::panic::catch_unwind(f).expect_err("should panic");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn dropout_accepts_pytorchs_range_and_names_p_otherwise() {
+    for p in [0.0, 0.5, 1.0] {
+        assert_eq!(Dropout::try_new(p, 0).unwrap().p, p);
+    }
+    for p in [-0.5, 2.0, f64::NAN, f64::INFINITY] {
+        let e = Dropout::try_new(p, 0).err().expect("rejected");
+        assert_eq!(e.kind, chainrule_tape::ErrorKind::Argument);
+        assert_eq!(
+            e.to_string(),
+            format!("Dropout: p must be in [0, 1], got {p}")
+        );
+    }
+    let m = panic_message(|| {
+        Dropout::new(2.0, 0);
+    });
+    assert_eq!(m, "Dropout: p must be in [0, 1], got 2");
+}
+
+#[test]
+fn batch_norm_rejects_zero_channels_bad_eps_and_momentum() {
+    let o = BatchNormOptions::default();
+    assert!(BatchNorm::<f32>::try_new_2d(3, o).is_ok());
+    let cases = [
+        (0, o, "num_features must be at least 1, got 0"),
+        (
+            3,
+            BatchNormOptions { eps: 0.0, ..o },
+            "eps must be finite and > 0, got 0",
+        ),
+        (
+            3,
+            BatchNormOptions { eps: f64::NAN, ..o },
+            "eps must be finite and > 0, got NaN",
+        ),
+        (
+            3,
+            BatchNormOptions {
+                momentum: Some(-0.1),
+                ..o
+            },
+            "momentum must be in [0, 1], got -0.1",
+        ),
+        (
+            3,
+            BatchNormOptions {
+                momentum: Some(f64::NAN),
+                ..o
+            },
+            "momentum must be in [0, 1], got NaN",
+        ),
+    ];
+    for (channels, options, want) in cases {
+        let e = BatchNorm::<f32>::try_new_1d(channels, options)
+            .err()
+            .expect(want);
+        assert_eq!(e.to_string(), format!("BatchNorm1d: {want}"));
+        let e = BatchNorm::<f32>::try_new_2d(channels, options)
+            .err()
+            .expect(want);
+        assert_eq!(e.to_string(), format!("BatchNorm2d: {want}"));
+    }
+    // A cumulative average (no momentum) is valid.
+    let cumulative = BatchNormOptions {
+        momentum: None,
+        ..o
+    };
+    assert!(BatchNorm::<f32>::try_new_1d(3, cumulative).is_ok());
+    let m = panic_message(|| {
+        BatchNorm::<f32>::new_2d(0, o);
+    });
+    assert_eq!(m, "BatchNorm2d: num_features must be at least 1, got 0");
+}
+
+#[test]
+fn convolutions_reject_bad_groups_and_zero_sizes_with_an_error() {
+    let mut r = rng();
+    let o = ConvOptions::default();
+    let groups3 = ConvOptions { groups: 3, ..o };
+    let e = Conv2d::<f32>::try_new(4, 6, 3, groups3, &mut r)
+        .err()
+        .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "Conv2d: channels (4 in, 6 out) must divide into 3 groups"
+    );
+    for (options, kernel, name) in [
+        (ConvOptions { groups: 0, ..o }, 3, "groups"),
+        (ConvOptions { stride: 0, ..o }, 3, "stride"),
+        (ConvOptions { dilation: 0, ..o }, 3, "dilation"),
+        (o, 0, "kernel_size"),
+    ] {
+        let want = format!("{name} must be at least 1, got 0");
+        let e = Conv2d::<f32>::try_new(2, 2, kernel, options, &mut r)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), format!("Conv2d: {want}"));
+        let e = Conv1d::<f32>::try_new(2, 2, kernel, options, &mut r)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), format!("Conv1d: {want}"));
+        let e = ConvTranspose2d::<f32>::try_new(2, 2, kernel, options, &mut r)
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), format!("ConvTranspose2d: {want}"));
+    }
+    let m = panic_message(|| {
+        Conv1d::<f32>::new(4, 6, 3, groups3, &mut rng());
+    });
+    assert_eq!(
+        m,
+        "Conv1d: channels (4 in, 6 out) must divide into 3 groups"
+    );
+}
+
+#[test]
+fn a_linear_layer_without_inputs_gets_a_zero_bias_as_in_pytorch() {
+    // PyTorch: bound = 1/√fan_in if fan_in > 0 else 0. U(±∞) panicked here.
+    let lin = Linear::<f64>::new(0, 3, &mut rng());
+    assert_eq!(lin.weight.shape(), vec![3, 0]);
+    assert_eq!(lin.bias.unwrap().value().data(), &[0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn initializers_reject_bounds_pytorch_rejects() {
+    use chainrule_nn::init::{try_normal, try_uniform, xavier_uniform};
+    let p = Parameter::new(Tensor::<f64>::zeros([2, 3]));
+    let mut r = rng();
+    let e = try_uniform(&p, 1.0, -1.0, &mut r).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "uniform: needs finite bounds a ≤ b, got a = 1, b = -1"
+    );
+    assert!(try_uniform(&p, 0.0, f64::INFINITY, &mut r).is_err());
+    let e = try_normal(&p, 0.0, -1.0, &mut r).unwrap_err();
+    assert!(e.to_string().contains("std = -1"), "{e}");
+    assert!(try_normal(&p, f64::NAN, 1.0, &mut r).is_err());
+    assert_eq!(p.value().data(), &[0.0; 6], "nothing written on error");
+    // a = b fills with a, as torch.nn.init.uniform_(w, 2, 2).
+    try_uniform(&p, 2.0, 2.0, &mut r).unwrap();
+    assert_eq!(p.value().data(), &[2.0; 6]);
+    // A NaN gain is an error, not a panic inside the RNG.
+    assert!(xavier_uniform(&p, f64::NAN, &mut r).is_err());
+    let m = panic_message(|| init::uniform(&p, 1.0, 0.0, &mut rng()));
+    assert!(m.starts_with("uniform: needs finite bounds"), "{m}");
+}
+
+#[test]
+fn max_norm_rejects_a_negative_or_nan_limit() {
+    use chainrule_nn::regularize::try_max_norm;
+    let w = Parameter::new(Tensor::from_vec([1, 2], vec![3.0f64, 4.0]));
+    for bad in [-1.0, f64::NAN] {
+        let e = try_max_norm(&w, bad).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("max_norm: max_norm must be ≥ 0, got {bad}")
+        );
+    }
+    assert_eq!(w.value().data(), &[3.0, 4.0]);
+    assert_eq!(try_max_norm(&w, 10.0).unwrap(), 0);
+    let m = panic_message(|| {
+        max_norm(&w, -1.0);
+    });
+    assert_eq!(m, "max_norm: max_norm must be ≥ 0, got -1");
+}

@@ -24,13 +24,21 @@ fn vector_norm<T: Element>(x: impl Iterator<Item = T>, p: f64) -> f64 {
 /// most `max_norm`: g ← g·min(1, max_norm/(‖g‖ + 1e-6)). Returns the norm
 /// before clipping. Parameters without a gradient are skipped.
 /// With `error_if_nonfinite`, a NaN or infinite norm is an error and
-/// nothing is changed.
+/// nothing is changed. A `max_norm` that is negative or NaN is an error
+/// (a negative one would flip every gradient's sign, a NaN one make them
+/// NaN); infinity never clips.
 pub fn clip_grad_norm<T: Element>(
     params: &[Parameter<T>],
     max_norm: f64,
     norm_type: f64,
     error_if_nonfinite: bool,
 ) -> Result<f64> {
+    if !crate::non_negative(max_norm) {
+        return Err(Error::argument(
+            "clip_grad_norm",
+            format!("max_norm must be ≥ 0, got {max_norm}"),
+        ));
+    }
     if !crate::non_negative(norm_type) {
         return Err(Error::argument(
             "clip_grad_norm",

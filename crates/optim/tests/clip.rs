@@ -89,3 +89,21 @@ fn a_non_finite_norm_is_an_error_on_request_and_leaves_gradients_alone() {
         ErrorKind::Argument
     );
 }
+
+#[test]
+fn a_negative_or_nan_max_norm_is_an_error_and_leaves_gradients_alone() {
+    let p = Parameter::new(Tensor::zeros([2]));
+    p.set_grad(Some(Tensor::from_vec([2], vec![3.0f64, 4.0])));
+    for bad in [-1.0, f64::NAN] {
+        let e = clip_grad_norm(std::slice::from_ref(&p), bad, 2.0, false).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Argument);
+        assert!(e.to_string().contains("max_norm must be ≥ 0"), "{e}");
+        assert_eq!(p.grad().unwrap().data(), &[3.0, 4.0]);
+    }
+    // Infinity is no limit: the gradients stay as they are.
+    assert_eq!(
+        clip_grad_norm(std::slice::from_ref(&p), f64::INFINITY, 2.0, false).unwrap(),
+        5.0
+    );
+    assert_eq!(p.grad().unwrap().data(), &[3.0, 4.0]);
+}
