@@ -14,8 +14,8 @@ pub struct GradcheckArgs {
     /// Only cases whose name, or one of whose ops, is NAME.
     #[arg(long, value_name = "NAME")]
     op: Option<String>,
-    /// Random cases per registry entry.
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    /// Random cases per registry entry (≥ 1).
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     cases: u32,
 }
 
