@@ -69,10 +69,15 @@ pub(crate) fn mean<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Res
 
 /// Normalises axes; an empty list means every axis.
 fn resolve<T: Element>(op: &'static str, x: &Var<T>, axes: &[isize]) -> Result<Shape> {
+    let rank = x.shape().len();
     if axes.is_empty() {
-        Ok((0..x.shape().len()).collect())
+        Ok((0..rank).collect())
+    } else if rank == 0 {
+        // A 0-d tensor's one admissible axis (0 or −1, as in PyTorch) is
+        // checked, then reduces nothing: the value itself.
+        normalize_axes(op, axes, 1).map(|_| Shape::new())
     } else {
-        normalize_axes(op, axes, x.shape().len())
+        normalize_axes(op, axes, rank)
     }
 }
 

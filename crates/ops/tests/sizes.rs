@@ -213,3 +213,32 @@ fn an_empty_batch_gives_an_empty_result() {
     m.sum_all().backward();
     assert_eq!(xp.grad().unwrap().shape(), &[0, 2, 6, 6]);
 }
+
+/// Found by the shapes fuzz target: a 0-d tensor summed over axis 0 (which
+/// PyTorch allows: `torch.tensor(3.).sum(0)` is 3) indexed an empty stride list.
+#[test]
+fn reducing_a_0d_tensor_over_its_axis_gives_its_value() {
+    let g = Graph::new();
+    let x = g.leaf(Tensor::scalar(3.0f64));
+    let s = x.try_sum(&[0], true).unwrap();
+    assert_eq!((s.shape(), s.item()), (&[][..], 3.0));
+    assert_eq!(x.try_max(&[-1], false).unwrap().item(), 3.0);
+    s.backward();
+    assert_eq!(x.grad().unwrap().item(), 1.0);
+}
+
+/// Axis 0 of a 0-d tensor used to pass axis checks and then index an empty
+/// shape: ops that index along an axis refuse a 0-d input.
+#[test]
+fn axis_ops_on_a_0d_tensor_are_errors_not_panics() {
+    let g = Graph::new();
+    let x = g.leaf(Tensor::scalar(3.0f64));
+    assert_eq!(err(x.try_squeeze(Some(0))).kind, ErrorKind::Axis);
+    assert_eq!(err(x.try_slice(0, 0, 1, 1)).kind, ErrorKind::Axis);
+    assert_eq!(err(x.try_index_select(0, &[0])).kind, ErrorKind::Axis);
+    assert_eq!(
+        err(chainrule_ops::concat(&[&x, &x], 0)).kind,
+        ErrorKind::Axis
+    );
+    assert!(x.try_split(1, 0).is_err());
+}

@@ -270,6 +270,11 @@ pub fn reduce<T: Copy + Send + Sync>(
     init: T,
     combine: impl Fn(T, T) -> T + Sync + Send,
 ) -> Vec<T> {
+    if shape.is_empty() {
+        // A 0-d tensor reduced over its one admissible axis (0 or −1, as in
+        // PyTorch): the single element combined once.
+        return vec![combine(init, x[0])];
+    }
     let kept: Shape = shape
         .iter()
         .enumerate()
@@ -281,10 +286,6 @@ pub fn reduce<T: Copy + Send + Sync>(
     }
     let mut out = vec![init; numel(&kept)];
     if x.is_empty() {
-        return out;
-    }
-    if shape.is_empty() {
-        out[0] = combine(init, x[0]);
         return out;
     }
     let rows0 = shape[0];

@@ -348,9 +348,12 @@ pub fn normalize_axes(op: &'static str, axes: &[isize], rank: usize) -> Result<S
 
 /// Resolves one possibly negative axis against `rank`.
 pub fn normalize_axis(op: &'static str, axis: isize, rank: usize) -> Result<usize> {
+    // A 0-d tensor has no axis to index: ops that accept PyTorch's axis 0
+    // (or −1) on a 0-d input (reductions, softmax) resolve it against rank 1
+    // themselves, so an op that indexes `shape[axis]` can never get one.
     let r = rank as isize;
     let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r.max(1) || (rank == 0 && a != 0) {
+    if a < 0 || a >= r {
         return Err(Error::new(
             op,
             ErrorKind::Axis,
