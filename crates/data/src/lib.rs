@@ -12,4 +12,4 @@ pub mod idx;
 pub mod transform;
 
 pub use dataset::{Batch, DataLoader, Dataset, InMemory, Regime};
-pub use idx::{read_idx, DataError, IdxArray};
+pub use idx::{read_idx, read_idx_bytes, DataError, IdxArray, IdxExpect};
