@@ -18,6 +18,8 @@ pub enum Workload {
     Mlp,
     /// 200 Adam steps (batch 64, after 5 warm-up steps) of the benchmark CNN on Fashion-MNIST.
     Cnn,
+    /// Inspection of a 10,000-node graph (summary, backward trace, DOT), and `explain` of a 10,000-variable sum and of 10,000 nested minus signs.
+    Inspect,
 }
 
 pub fn run(workload: Workload) -> ExitCode {
@@ -27,6 +29,7 @@ pub fn run(workload: Workload) -> ExitCode {
         Workload::Conv => conv(),
         Workload::Mlp => mlp_epoch(),
         Workload::Cnn => cnn_steps(),
+        Workload::Inspect => inspect(),
     };
     println!("{line}");
     ExitCode::SUCCESS
@@ -245,6 +248,77 @@ fn cnn_steps() -> serde_json::Value {
         "workload": "cnn",
         "steps": 200,
         "median_sec": t.elapsed().as_secs_f64(),
+        "peak_rss_mib": peak_rss_mib(),
+    })
+}
+
+/// The median seconds of three runs of `f`, and the last run's result.
+fn median_of_three<R>(mut f: impl FnMut() -> R) -> (f64, R) {
+    let mut times = Vec::new();
+    let mut result = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        result = Some(f());
+        times.push(t.elapsed().as_secs_f64());
+    }
+    (median(times), result.expect("three runs"))
+}
+
+/// `chainrule explain`'s library path on `expression` with every variable at 1.
+fn explain_at_ones(expression: &str, names: &[String]) -> usize {
+    use chainrule::explain::{explain, Request};
+    let values: Vec<String> = names.iter().map(|n| format!("{n}=1")).collect();
+    let request = Request {
+        expression,
+        values: &values,
+        hessian: false,
+        dot: true,
+    };
+    let e = explain(&request).expect("a valid expression");
+    e.text.len() + e.dot.map_or(0, |d| d.len())
+}
+
+/// Inspection of large graphs: every stage must stay near-linear.
+fn inspect() -> serde_json::Value {
+    const LEAVES: usize = 5_000;
+    let g = Graph::<f64>::new();
+    g.retain_grads(true);
+    let xs: Vec<Var<f64>> = (0..LEAVES)
+        .map(|i| g.named_leaf(format!("x{i}"), Tensor::scalar(1.0 / (1 + i) as f64)))
+        .collect();
+    let mut sum = xs[0].clone();
+    for x in &xs[1..] {
+        sum = &sum + x;
+    }
+    // 5,000 leaves, 4,999 additions and a tanh: 10,000 nodes.
+    let y = sum.tanh();
+    let (trace_sec, trace) =
+        median_of_three(|| g.trace(&y, None).expect("a scalar output").to_string());
+    y.backward();
+    let (summary_sec, summary) = median_of_three(|| g.summary());
+    let (dot_sec, dot) = median_of_three(|| g.to_dot());
+    let names: Vec<String> = (0..10_000).map(|i| format!("x{i}")).collect();
+    let sum_text = names.join("+");
+    let (explain_sum_sec, sum_bytes) = median_of_three(|| explain_at_ones(&sum_text, &names));
+    let minus_text = "-".repeat(10_000) + "x";
+    let x = ["x".to_string()];
+    let (explain_minus_sec, minus_bytes) = median_of_three(|| explain_at_ones(&minus_text, &x));
+    json!({
+        "workload": "inspect",
+        "graph_nodes": 2 * LEAVES,
+        "summary_sec": summary_sec,
+        "trace_sec": trace_sec,
+        "dot_sec": dot_sec,
+        "explain_sum_10000_sec": explain_sum_sec,
+        "explain_minus_10000_sec": explain_minus_sec,
+        "output_bytes": {
+            "summary": summary.len(),
+            "trace": trace.len(),
+            "dot": dot.len(),
+            "explain_sum_10000": sum_bytes,
+            "explain_minus_10000": minus_bytes,
+        },
+        "x0_grad": xs[0].grad().expect("a leaf of y").item(),
         "peak_rss_mib": peak_rss_mib(),
     })
 }

@@ -11,6 +11,7 @@ pub use chainrule_ops as ops;
 pub use chainrule_optim as optim;
 pub use chainrule_tape as tape;
 
+pub mod explain;
 pub mod training;
 
 /// The names most programs use.

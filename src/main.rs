@@ -1,5 +1,6 @@
 //! The `chainrule` command line.
 
+use chainrule::explain;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -31,7 +32,6 @@ fn keep_freed_pages() {
 
 mod bench;
 mod experiments;
-mod explain;
 mod gradcheck_cmd;
 mod optbench;
 mod train_cmd;

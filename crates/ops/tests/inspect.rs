@@ -140,3 +140,60 @@ fn trace_shows_local_derivatives_as_formula_and_number() {
     assert_eq!(to_x.formula.as_deref(), Some("a"));
     assert!((to_x.local.unwrap() - (-1.5)).abs() < 1e-15); // ∂(w·x)/∂x = w
 }
+
+#[test]
+fn a_very_long_name_overflows_its_column_instead_of_widening_every_row() {
+    // 70,000 characters: a padding width that large is out of range for the
+    // formatter, and padding 1,000 rows to it would be 70 MB of spaces.
+    let g = Graph::new();
+    let long = "n".repeat(70_000);
+    let x = g.named_leaf(long.as_str(), Tensor::scalar(1.0f64));
+    let mut y = x.clone();
+    for _ in 0..1_000 {
+        y = &y * &x;
+    }
+    let y = y.named("y");
+    g.retain_grads(true);
+    let trace = g.trace(&y, None).unwrap();
+    y.backward();
+    for text in [g.summary(), trace.to_string()] {
+        let widest_other = text
+            .lines()
+            .filter(|l| !l.contains(&long))
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap();
+        assert!(
+            widest_other < 200,
+            "rows padded to the long name: {widest_other}"
+        );
+    }
+    assert_eq!(x.grad().unwrap().item(), 1001.0); // d(x^1001)/dx at 1
+    assert!(g.to_dot().contains(&long));
+}
+
+#[test]
+fn a_ten_thousand_node_graph_is_summarized_traced_and_exported_in_full() {
+    let n = 5_000;
+    let g = Graph::new();
+    let xs: Vec<Var<f64>> = (0..n)
+        .map(|i| g.named_leaf(format!("x{i}"), Tensor::scalar(i as f64)))
+        .collect();
+    let mut y = xs[0].clone();
+    for x in &xs[1..] {
+        y = &y + x;
+    }
+    g.retain_grads(true);
+    let trace = g.trace(&y, None).unwrap();
+    y.backward();
+    // 5,000 leaves and 4,999 additions: a header and one row per node.
+    assert_eq!(g.summary().lines().count(), 1 + 2 * n - 1);
+    assert_eq!(trace.steps.len(), 2 * n - 1);
+    // The trace: a header, two rows per addition (one per input), one per leaf.
+    assert_eq!(trace.to_string().lines().count(), 1 + 2 * (n - 1) + n);
+    let dot = g.to_dot();
+    assert_eq!(dot.matches(" -> op").count(), 2 * (n - 1));
+    assert_eq!(dot.matches("grad 1.0000").count(), 2 * n - 1);
+    assert!(xs.iter().all(|x| x.grad().unwrap().item() == 1.0));
+    assert_eq!(y.item(), (n * (n - 1) / 2) as f64);
+}

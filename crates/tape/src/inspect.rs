@@ -101,20 +101,7 @@ impl<T: Element> Graph<T> {
     /// backward; every node with [`Graph::retain_grads`]).
     pub fn summary(&self) -> String {
         let views = self.views();
-        let name_w = views
-            .iter()
-            .filter(|v| v.named)
-            .map(|v| v.label.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        let op_w = views
-            .iter()
-            .map(|v| v.op.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        let rows: Vec<(String, String)> = views
+        let rows: Vec<[String; 5]> = views
             .iter()
             .map(|v| {
                 let inputs = if v.inputs.is_empty() {
@@ -126,35 +113,27 @@ impl<T: Element> Graph<T> {
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
-                (inputs, summarize(&v.value))
+                let name = if v.named {
+                    v.label.clone()
+                } else {
+                    String::new()
+                };
+                let grad = v.grad.as_ref().map_or(String::new(), summarize);
+                [name, v.op.clone(), inputs, summarize(&v.value), grad]
             })
             .collect();
-        let in_w = rows
-            .iter()
-            .map(|r| r.0.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(6);
-        let val_w = rows
-            .iter()
-            .map(|r| r.1.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(5);
+        let widths = [
+            column_width(rows.iter().map(|r| r[0].as_str()), 4),
+            column_width(rows.iter().map(|r| r[1].as_str()), 4),
+            column_width(rows.iter().map(|r| r[2].as_str()), 6),
+            column_width(rows.iter().map(|r| r[3].as_str()), 5),
+        ];
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "{:>4}  {:<name_w$}  {:<op_w$}  {:<in_w$}  {:<val_w$}  grad",
-            "id", "name", "op", "inputs", "value"
-        );
-        for (v, (inputs, value)) in views.iter().zip(rows) {
-            let name = if v.named { v.label.as_str() } else { "" };
-            let grad = v.grad.as_ref().map_or(String::new(), summarize);
-            let _ = writeln!(
-                s,
-                "{:>4}  {:<name_w$}  {:<op_w$}  {:<in_w$}  {:<val_w$}  {}",
-                v.seq, name, v.op, inputs, value, grad
-            );
+        let header = ["name", "op", "inputs", "value"];
+        let _ = write_row(&mut s, "  id", header.into_iter().zip(widths), "grad");
+        for (v, row) in views.iter().zip(&rows) {
+            let cells = row[..4].iter().map(String::as_str).zip(widths);
+            let _ = write_row(&mut s, &format!("{:>4}", v.seq), cells, &row[4]);
         }
         s
     }
@@ -347,36 +326,56 @@ type TraceRow = (String, Vec<(String, String, String)>);
 
 impl<T: Element> fmt::Display for BackwardTrace<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = self.rows();
+        let widths = [
+            column_width(self.steps.iter().map(|s| s.label.as_str()), 4),
+            column_width(self.steps.iter().map(|s| s.op.as_str()), 2),
+            column_width(rows.iter().map(|r| r.0.as_str()), 23),
+            column_width(
+                rows.iter().flat_map(|r| r.1.iter().map(|c| c.0.as_str())),
+                7,
+            ),
+            column_width(
+                rows.iter().flat_map(|r| r.1.iter().map(|c| c.1.as_str())),
+                18,
+            ),
+        ];
+        let header = [
+            "node",
+            "op",
+            "∂L/∂node (= Σ received)",
+            "→ input",
+            "local ∂node/∂input",
+        ];
+        write_row(f, "step", header.into_iter().zip(widths), "contribution")?;
+        for (i, (s, (incoming, contributions))) in self.steps.iter().zip(&rows).enumerate() {
+            let step = format!("{:<4}", i + 1);
+            if contributions.is_empty() {
+                let cells = [s.label.as_str(), s.op.as_str()].into_iter().zip(widths);
+                write_row(f, &step, cells, incoming)?;
+            }
+            for (j, (to, local, value)) in contributions.iter().enumerate() {
+                let first = [&step, &s.label, &s.op, incoming.as_str()];
+                let [step, node, op, up] = if j == 0 { first } else { ["    ", "", "", ""] };
+                let cells = [node, op, up, to.as_str(), local.as_str()];
+                write_row(f, step, cells.into_iter().zip(widths), value)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<T: Element> BackwardTrace<T> {
+    /// Each step's incoming-gradient text and its contributions' texts.
+    fn rows(&self) -> Vec<TraceRow> {
         let received = self.received();
-        let node_w = self
-            .steps
-            .iter()
-            .map(|s| s.label.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        let op_w = self
-            .steps
-            .iter()
-            .map(|s| s.op.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(2);
-        let rows: Vec<TraceRow> = self
-            .steps
+        self.steps
             .iter()
             .map(|s| {
                 let incoming = match received.get(&s.node) {
                     Some(parts) if parts.len() > 1 => {
-                        format!(
-                            "{} = {}",
-                            summarize(&s.upstream),
-                            parts
-                                .iter()
-                                .map(|(_, t)| summarize(t))
-                                .collect::<Vec<_>>()
-                                .join(" + ")
-                        )
+                        let parts: Vec<String> = parts.iter().map(|(_, t)| summarize(t)).collect();
+                        format!("{} = {}", summarize(&s.upstream), parts.join(" + "))
                     }
                     _ => summarize(&s.upstream),
                 };
@@ -395,55 +394,43 @@ impl<T: Element> fmt::Display for BackwardTrace<T> {
                     .collect();
                 (incoming, contributions)
             })
-            .collect();
-        let up_w = rows
-            .iter()
-            .map(|r| r.0.chars().count())
-            .max()
-            .unwrap_or(0)
-            .max(23);
-        let to_w = rows
-            .iter()
-            .flat_map(|r| r.1.iter().map(|c| c.0.chars().count()))
-            .max()
-            .unwrap_or(0)
-            .max(7);
-        let loc_w = rows
-            .iter()
-            .flat_map(|r| r.1.iter().map(|c| c.1.chars().count()))
-            .max()
-            .unwrap_or(0)
-            .max(18);
-        writeln!(
-            f,
-            "{:<4}  {:<node_w$}  {:<op_w$}  {:<up_w$}  {:<to_w$}  {:<loc_w$}  contribution",
-            "step", "node", "op", "∂L/∂node (= Σ received)", "→ input", "local ∂node/∂input"
-        )?;
-        for (i, (s, (incoming, contributions))) in self.steps.iter().zip(&rows).enumerate() {
-            if contributions.is_empty() {
-                writeln!(
-                    f,
-                    "{:<4}  {:<node_w$}  {:<op_w$}  {}",
-                    i + 1,
-                    s.label,
-                    s.op,
-                    incoming
-                )?;
-            }
-            for (j, (to, local, value)) in contributions.iter().enumerate() {
-                let (step, node, op, up) = if j == 0 {
-                    (
-                        (i + 1).to_string(),
-                        s.label.as_str(),
-                        s.op.as_str(),
-                        incoming.as_str(),
-                    )
-                } else {
-                    (String::new(), "", "", "")
-                };
-                writeln!(f, "{step:<4}  {node:<node_w$}  {op:<op_w$}  {up:<up_w$}  {to:<to_w$}  {local:<loc_w$}  {value}")?;
-            }
-        }
-        Ok(())
+            .collect()
     }
+}
+
+/// Columns are padded to their longest cell up to this many characters; a
+/// longer cell overflows its column instead of widening every row (padding
+/// each of n rows to the longest of n labels made the text O(n²), and a
+/// width above 65,535 is out of range for the formatter).
+const MAX_COLUMN_WIDTH: usize = 40;
+
+/// The width of a column: its longest cell, at least `min`, at most
+/// [`MAX_COLUMN_WIDTH`].
+fn column_width<'a>(cells: impl Iterator<Item = &'a str>, min: usize) -> usize {
+    cells
+        .map(|c| c.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(min, MAX_COLUMN_WIDTH.max(min))
+}
+
+/// Writes `first`, then each (cell, width) left-aligned after two spaces,
+/// then two spaces and `last`, and a newline.
+fn write_row<'a>(
+    out: &mut impl Write,
+    first: &str,
+    cells: impl IntoIterator<Item = (&'a str, usize)>,
+    last: &str,
+) -> fmt::Result {
+    out.write_str(first)?;
+    for (cell, width) in cells {
+        out.write_str("  ")?;
+        out.write_str(cell)?;
+        for _ in cell.chars().count()..width {
+            out.write_char(' ')?;
+        }
+    }
+    out.write_str("  ")?;
+    out.write_str(last)?;
+    out.write_char('\n')
 }
