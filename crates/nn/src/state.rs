@@ -4,10 +4,15 @@
 //!
 //! Saving is atomic: the bytes go to a temporary file beside the target,
 //! which is flushed to disk and then renamed over it, so a crash mid-save
-//! leaves the previous file intact. Each tensor's CRC-32 is stored in the
-//! file's metadata (`crc32.<name>`) and checked on load, so a flipped bit
-//! in the data is an error rather than a silently wrong weight; files
-//! without checksums (PyTorch's) load too. Loading validates every name,
+//! leaves the previous file intact; the temporary file's name
+//! (`.<name>.tmp-<pid>`, [`temp_path`]) is defined here alone, and
+//! [`remove_stale_temp_files`] deletes those a killed process left behind.
+//! Each tensor's CRC-32 is stored in the file's metadata (`crc32.<name>`),
+//! and one CRC-32 over everything else — every metadata entry, every
+//! tensor's name, dtype, shape and bytes — under [`CHECKSUM_KEY`]; both are
+//! checked on load, so a flipped bit or an edited metadata value is an
+//! error rather than a silently wrong weight or setting; files without
+//! checksums (PyTorch's) load too. Loading validates every name,
 //! shape and dtype before assigning anything: in strict mode any missing
 //! key, unexpected key or shape mismatch is an error and the module is left
 //! untouched.
@@ -137,18 +142,126 @@ pub fn save<T: Element>(
     write_tensors(path, &state_dict(m), HashMap::new())
 }
 
+/// The metadata key of the whole-file CRC-32: over every other metadata
+/// entry and every tensor's name, dtype, shape and bytes (see
+/// [`content_checksum`]), so an edited metadata value, a renamed tensor or
+/// a changed shape is detected as well as damaged data.
+pub const CHECKSUM_KEY: &str = "checksum.crc32";
+
+/// A file's metadata entries.
+pub type Metadata = HashMap<String, String>;
+
+/// The CRC-32 (8 hex digits) over `metadata` (all entries but
+/// [`CHECKSUM_KEY`], sorted by key) and `tensors` (sorted by name: name,
+/// dtype, shape, bytes), every field length-prefixed so that no two
+/// different contents hash the same bytes.
+pub fn content_checksum<'a>(
+    metadata: &Metadata,
+    tensors: impl IntoIterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    fn field(h: &mut crc32fast::Hasher, bytes: &[u8]) {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    let mut h = crc32fast::Hasher::new();
+    let entries: BTreeMap<&String, &String> = metadata
+        .iter()
+        .filter(|(k, _)| k.as_str() != CHECKSUM_KEY)
+        .collect();
+    for (k, v) in entries {
+        field(&mut h, k.as_bytes());
+        field(&mut h, v.as_bytes());
+    }
+    let mut tensors: Vec<_> = tensors.into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, dtype, shape, bytes) in tensors {
+        field(&mut h, name.as_bytes());
+        field(&mut h, format!("{dtype:?}").as_bytes());
+        let dims: Vec<u8> = shape
+            .iter()
+            .flat_map(|d| (*d as u64).to_le_bytes())
+            .collect();
+        field(&mut h, &dims);
+        field(&mut h, bytes);
+    }
+    format!("{:08x}", h.finalize())
+}
+
+/// The temporary file an atomic save of `path` writes before renaming it
+/// over `path`: `.<file name>.tmp-<pid>` beside it. The one definition of
+/// the pattern [`remove_stale_temp_files`] recognises.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{file_name}{TEMP_MARKER}{}", std::process::id()))
+}
+
+const TEMP_MARKER: &str = ".tmp-";
+
+/// The process id in a file name made by [`temp_path`], if it is one.
+pub fn temp_owner(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('.')?;
+    let (target, pid) = rest.rsplit_once(TEMP_MARKER)?;
+    if target.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is running on this machine. Only Linux can tell
+/// (through `/proc`); elsewhere every process counts as alive, so nothing
+/// another run might still be writing is ever removed.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") && Path::new("/proc/self").exists() {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes the temporary files of atomic saves ([`temp_path`]) in `dir`
+/// that a killed process left behind: those whose process is no longer
+/// running. Files of live processes (another run writing into the same
+/// directory) and of this process are kept, as is everything not named by
+/// the pattern. Returns the files removed; a missing `dir` removes nothing.
+pub fn remove_stale_temp_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        if pid == std::process::id() || process_alive(pid) || !entry.file_type()?.is_file() {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => removed.push(entry.path()),
+            // Another run cleaned it up first.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    removed.sort();
+    Ok(removed)
+}
+
 /// Writes named tensors (and extra metadata entries) to a safetensors file
-/// atomically, with a CRC-32 per tensor in the metadata.
+/// atomically, with a CRC-32 per tensor and one over the whole content
+/// ([`CHECKSUM_KEY`]) in the metadata.
 pub fn write_tensors<T: Element>(
     path: impl AsRef<Path>,
     tensors: &[(String, Tensor<T>)],
     extra: HashMap<String, String>,
 ) -> Result<(), StateError> {
     let path = path.as_ref();
-    let io = |source| StateError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
     let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(n, t)| {
@@ -164,33 +277,44 @@ pub fn write_tensors<T: Element>(
             format!("{:08x}", crc32fast::hash(bytes)),
         );
     }
+    let whole = content_checksum(
+        &metadata,
+        encoded
+            .iter()
+            .map(|(n, d, s, b)| (n.as_str(), *d, s.as_slice(), b.as_slice())),
+    );
+    metadata.insert(CHECKSUM_KEY.to_string(), whole);
+    let format = |e: safetensors::SafeTensorError| StateError::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
     let views: Vec<(String, TensorView<'_>)> = encoded
         .iter()
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<Result<_, _>>()
-        .map_err(|e| StateError::Format {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| StateError::Format {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let file_name = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
+        .map_err(format)?;
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(format)?;
+    write_atomically(path, &bytes)
+}
+
+/// Writes `bytes` to [`temp_path`]`(path)`, flushes it to disk and renames
+/// it over `path`; on failure the temporary file is removed and `path` is
+/// untouched.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let tmp = temp_path(path);
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written.map_err(io)
+    written.map_err(|source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A file's tensors by name: (shape, values widened to f64).
@@ -202,56 +326,96 @@ pub fn read_tensors(path: impl AsRef<Path>) -> Result<RawTensors, StateError> {
 }
 
 /// Reads a safetensors file: its tensors and its metadata (checksums verified).
-pub fn read_file(
-    path: impl AsRef<Path>,
-) -> Result<(RawTensors, HashMap<String, String>), StateError> {
+pub fn read_file(path: impl AsRef<Path>) -> Result<(RawTensors, Metadata), StateError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| StateError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    parse(&bytes, path)
+}
+
+/// [`read_file`] on bytes already in memory (errors name the source as
+/// `<bytes>`). Never panics, whatever the bytes: the entry point for
+/// fuzzing the safetensors reader.
+pub fn read_bytes(bytes: &[u8]) -> Result<(RawTensors, Metadata), StateError> {
+    parse(bytes, Path::new("<bytes>"))
+}
+
+/// Parses and verifies a safetensors file's bytes; `path` names it in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<(RawTensors, Metadata), StateError> {
     let format = |message: String| StateError::Format {
         path: path.to_path_buf(),
         message,
     };
-    let st = SafeTensors::deserialize(&bytes)
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| format(format!("not a valid safetensors file ({e})")))?;
     let (_, meta) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| format(format!("bad header ({e})")))?;
-    let checksums = meta.metadata().clone().unwrap_or_default();
+        SafeTensors::read_metadata(bytes).map_err(|e| format(format!("bad header ({e})")))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let tensors = st.tensors();
     let mut out = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        if let Some(want) = checksums.get(&format!("crc32.{name}")) {
+    for (name, view) in &tensors {
+        if let Some(want) = metadata.get(&format!("crc32.{name}")) {
             let got = format!("{:08x}", crc32fast::hash(view.data()));
             if &got != want {
                 return Err(format(format!(
-                    "tensor {name} is corrupt (CRC-32 {got}, header says {want})"
+                    "tensor {name} is corrupt (CRC-32 {got}, header says {want}): \
+                     it was altered or damaged after it was written"
                 )));
             }
         }
-        let data = view.data();
-        let values: Vec<f64> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
-                .collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-                .collect(),
-            Dtype::I64 => data
-                .chunks_exact(8)
-                .map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes")) as f64)
-                .collect(),
-            other => {
-                return Err(format(format!(
-                    "tensor {name} has dtype {other:?}; only F32, F64 and I64 load"
-                )))
-            }
-        };
-        out.insert(name, (view.shape().to_vec(), values));
+        out.insert(
+            name.clone(),
+            (view.shape().to_vec(), widen(name, view).map_err(format)?),
+        );
     }
-    Ok((out, checksums))
+    if let Some(want) = metadata.get(CHECKSUM_KEY) {
+        let got = content_checksum(
+            &metadata,
+            tensors
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.dtype(), v.shape(), v.data())),
+        );
+        if &got != want {
+            return Err(format(format!(
+                "checksum mismatch: the file was altered or damaged after it was written \
+                 (CRC-32 of its metadata and tensors {got}, header says {want})"
+            )));
+        }
+    }
+    Ok((out, metadata))
+}
+
+/// A tensor's values as f64 (F32, F64 and I64 load).
+fn widen(name: &str, view: &TensorView<'_>) -> Result<Vec<f64>, String> {
+    let data = view.data();
+    Ok(match view.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f64)
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(eight(c)))
+            .collect(),
+        Dtype::I64 => data
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(eight(c)) as f64)
+            .collect(),
+        other => {
+            return Err(format!(
+                "tensor {name} has dtype {other:?}; only F32, F64 and I64 load"
+            ))
+        }
+    })
+}
+
+/// The first eight bytes of a `chunks_exact(8)` chunk.
+fn eight(c: &[u8]) -> [u8; 8] {
+    let mut out = [0; 8];
+    out.copy_from_slice(&c[..8]);
+    out
 }
 
 /// Loads `path` into `m`. Strict: every key and shape must match, else an
