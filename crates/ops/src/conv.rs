@@ -93,24 +93,33 @@ impl Window {
 }
 
 /// Output positions o in [lo, hi) whose input coordinate o·stride + offset
-/// lies in [0, size).
-fn valid_range(out_len: usize, size: usize, stride: usize, offset: isize) -> (usize, usize) {
-    let s = stride as isize;
+/// lies in [0, size). In `i128`: sizes, strides and paddings are any `usize`
+/// (a geometry of 2⁶³-sized strides and padding can still give a small
+/// output), and their sums and differences must neither wrap nor flip sign.
+pub(crate) fn valid_range(
+    out_len: usize,
+    size: usize,
+    stride: usize,
+    offset: i128,
+) -> (usize, usize) {
+    let s = stride as i128;
     let lo = if offset >= 0 {
         0
     } else {
         (-offset + s - 1) / s
     };
-    let hi = (size as isize - offset + s - 1)
+    let hi = (size as i128 - offset + s - 1)
         .div_euclid(s)
-        .clamp(0, out_len as isize);
+        .clamp(0, out_len as i128);
     (lo.min(hi) as usize, hi as usize)
 }
 
 /// For one kernel tap and each output row, the run of valid output columns:
 /// `f(first output position, first input offset, count)`; consecutive
 /// output positions step the input offset by the column stride. Shared by
-/// unfold and fold, so padding never costs a per-pixel branch.
+/// unfold and fold, so padding never costs a per-pixel branch. Coordinates
+/// are computed in `i128` once per row (see [`valid_range`]); every
+/// position handed to `f` lies inside the image.
 fn for_each_run(
     win: &Window,
     (h, w): (usize, usize),
@@ -125,16 +134,17 @@ fn for_each_run(
         dilation: (dh, dw),
     } = *win;
     let (i, j) = (tap / kw, tap % kw);
-    let (y_lo, y_hi) = valid_range(oh, h, sh, (i * dh) as isize - ph as isize);
-    let x_off = (j * dw) as isize - pw as isize;
+    let y_off = i as i128 * dh as i128 - ph as i128;
+    let (y_lo, y_hi) = valid_range(oh, h, sh, y_off);
+    let x_off = j as i128 * dw as i128 - pw as i128;
     let (x_lo, x_hi) = valid_range(ow, w, sw, x_off);
     if x_lo >= x_hi {
         return;
     }
+    let x0 = (x_lo as i128 * sw as i128 + x_off) as usize;
     for oy in y_lo..y_hi {
-        let y = oy * sh + i * dh - ph;
-        let x0 = (x_lo * sw) as isize + x_off;
-        f(oy * ow + x_lo, y * w + x0 as usize, x_hi - x_lo);
+        let y = (oy as i128 * sh as i128 + y_off) as usize;
+        f(oy * ow + x_lo, y * w + x0, x_hi - x_lo);
     }
 }
 

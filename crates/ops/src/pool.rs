@@ -3,7 +3,7 @@
 //! PyTorch); avg_pool2d sums an unfold; adaptive average pooling multiplies
 //! by constant averaging matrices on each side (P_h·X·P_wᵀ).
 
-use crate::conv::{unfold, Window};
+use crate::conv::{unfold, valid_range, Window};
 use crate::indexing::take_computed;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
@@ -107,22 +107,43 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
             }
         })
     } else {
+        // Only the taps that land inside the image are visited (taps i with
+        // i·d + o·s − p in [0, size), found arithmetically), so a huge
+        // padded kernel costs no more than the pixels under it.
+        let taps = |o: usize, s: usize, p: usize, d: usize, k: usize, size: usize| {
+            let offset = o as i128 * s as i128 - p as i128;
+            let (lo, hi) = valid_range(k, size, d, offset);
+            (lo..hi).map(move |i| (i as i128 * d as i128 + offset) as usize)
+        };
+        // With dilation a window can miss every pixel (1 row, kernel 2,
+        // dilation 2, padding 1); PyTorch outputs −∞ there with an index
+        // outside the window. Refused instead, before any work.
+        let misses = |o_len: usize, s: usize, p: usize, d: usize, k: usize, size: usize| {
+            (0..o_len).any(|o| taps(o, s, p, d, k, size).next().is_none())
+        };
+        if misses(oh, sh, ph, dh, kh, h) || misses(ow, sw, pw, dw, kw, w) {
+            return Err(Error::argument(
+                op,
+                format!(
+                    "a window of kernel {:?} with dilation {:?} and padding {:?} covers only padding somewhere in {}",
+                    window.kernel,
+                    window.dilation,
+                    window.padding,
+                    fmt_shape(x.shape())
+                ),
+            ));
+        }
         argmax_planes(data, planes, |src, out| {
             for oy in 0..oh {
-                let rows = (0..kh)
-                    .map(|i| (oy * sh + i * dh) as isize - ph as isize)
-                    .filter(|&y| y >= 0 && y < h as isize);
-                let rows: smallvec::SmallVec<[usize; 8]> = rows.map(|y| y as usize).collect();
+                let rows: smallvec::SmallVec<[usize; 8]> = taps(oy, sh, ph, dh, kh, h).collect();
                 for ox in 0..ow {
-                    let cols = (0..kw)
-                        .map(|j| (ox * sw + j * dw) as isize - pw as isize)
-                        .filter(|&xx| xx >= 0 && xx < w as isize);
+                    let cols = taps(ox, sw, pw, dw, kw, w);
                     // Padding ≤ half the kernel: every window holds a real pixel.
-                    let mut best_at = rows[0] * w + cols.clone().next().unwrap_or(0) as usize;
+                    let mut best_at = rows[0] * w + cols.clone().next().unwrap_or(0);
                     let mut best = src[best_at];
                     for &y in &rows {
                         for xx in cols.clone() {
-                            let at = y * w + xx as usize;
+                            let at = y * w + xx;
                             let v = src[at];
                             let take = better(v, best);
                             best_at = if take { at } else { best_at };

@@ -242,3 +242,36 @@ fn axis_ops_on_a_0d_tensor_are_errors_not_panics() {
     );
     assert!(x.try_split(1, 0).is_err());
 }
+
+/// Found by the shapes fuzz target: 2⁶³-sized padding and strides that still
+/// give a small output wrapped the unfold's isize coordinates (a subtract
+/// overflow); and a dilated max-pool window that covers only padding
+/// indexed an empty row list.
+#[test]
+fn extreme_but_consistent_geometry_computes_or_refuses_without_panicking() {
+    let (g, x) = leaf(&[1, 1, 5, 4]);
+    let w = g.leaf(Tensor::from_vec([1, 1, 1, 1], vec![2.0f64]));
+    // Padding 2⁶⁰ with stride 2⁶³: the one output position reads padding only.
+    let y = conv2d(&x, &w, None, (HALF, HALF), (1 << 60, 1 << 60), (1, 1), 1).unwrap();
+    assert_eq!(y.shape(), &[1, 1, 1, 1]);
+    assert_eq!(y.item(), 0.0);
+    let row = g.leaf(Tensor::from_vec([1, 1, 1, 3], vec![1.0f64, 2.0, 3.0]));
+    let win = Window {
+        kernel: (2, 1),
+        stride: (1, 1),
+        padding: (1, 0),
+        dilation: (2, 1),
+    };
+    let e = err(max_pool2d(&row, win));
+    assert_eq!(e.kind, ErrorKind::Argument);
+    assert!(e.to_string().contains("covers only padding"), "{e}");
+    // A huge padded kernel visits only the pixels under it (no 2⁶² loop).
+    let big = Window {
+        kernel: (1 << 61, 1),
+        stride: (1, 1),
+        padding: (1 << 60, 0),
+        dilation: (1, 1),
+    };
+    let m = max_pool2d(&row, big).unwrap();
+    assert_eq!(m.shape(), &[1, 1, 2, 3]);
+}
