@@ -105,10 +105,11 @@ pub fn uniform<T: Element>(p: &Parameter<T>, a: f64, b: f64, rng: &mut impl Rng)
 /// U(a, b), or an argument error if a bound is not finite or a > b
 /// (PyTorch's `uniform_` range); a = b fills with a.
 pub fn try_uniform<T: Element>(p: &Parameter<T>, a: f64, b: f64, rng: &mut impl Rng) -> Result<()> {
-    if !(a.is_finite() && b.is_finite() && a <= b) {
+    // b − a must be finite too (PyTorch: `to - from` within the type's range).
+    if !(a.is_finite() && b.is_finite() && a <= b && (b - a).is_finite()) {
         return Err(Error::argument(
             "uniform",
-            format!("needs finite bounds a ≤ b, got a = {a}, b = {b}"),
+            format!("needs finite bounds a ≤ b with b − a finite, got a = {a}, b = {b}"),
         ));
     }
     if a == b {

@@ -191,14 +191,14 @@ fn conv_params<T: Element>(
     shape: &[usize],
     o: &ConvOptions,
     rng: &mut impl Rng,
-) -> (Parameter<T>, Option<Parameter<T>>) {
-    let weight = Parameter::new(Tensor::zeros(shape));
+) -> Result<(Parameter<T>, Option<Parameter<T>>)> {
+    let weight = Parameter::new(Tensor::try_full(shape, T::zero())?);
     let bias = o
         .bias
         .then(|| Parameter::new(Tensor::zeros([out_channels])));
     let fan_in = shape[1..].iter().product();
     default_init(&weight, bias.as_ref(), fan_in, rng);
-    (weight, bias)
+    Ok((weight, bias))
 }
 
 impl<T: Element> Conv2d<T> {
@@ -236,7 +236,7 @@ impl<T: Element> Conv2d<T> {
     ) -> Result<Self> {
         check_conv("Conv2d", (in_channels, out_channels), kernel, &options)?;
         let shape = [out_channels, in_channels / options.groups, kernel, kernel];
-        let (weight, bias) = conv_params(out_channels, &shape, &options, rng);
+        let (weight, bias) = conv_params(out_channels, &shape, &options, rng)?;
         let (s, p, d) = (options.stride, options.padding, options.dilation);
         Ok(Conv2d {
             weight,
@@ -323,7 +323,7 @@ impl<T: Element> Conv1d<T> {
     ) -> Result<Self> {
         check_conv("Conv1d", (in_channels, out_channels), kernel, &options)?;
         let shape = [out_channels, in_channels / options.groups, kernel];
-        let (weight, bias) = conv_params(out_channels, &shape, &options, rng);
+        let (weight, bias) = conv_params(out_channels, &shape, &options, rng)?;
         Ok(Conv1d {
             weight,
             bias,
@@ -412,7 +412,7 @@ impl<T: Element> ConvTranspose2d<T> {
             &options,
         )?;
         let shape = [in_channels, out_channels / options.groups, kernel, kernel];
-        let (weight, bias) = conv_params(out_channels, &shape, &options, rng);
+        let (weight, bias) = conv_params(out_channels, &shape, &options, rng)?;
         Ok(ConvTranspose2d {
             weight,
             bias,

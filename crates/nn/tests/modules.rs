@@ -382,7 +382,7 @@ fn initializers_reject_bounds_pytorch_rejects() {
     let e = try_uniform(&p, 1.0, -1.0, &mut r).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "uniform: needs finite bounds a ≤ b, got a = 1, b = -1"
+        "uniform: needs finite bounds a ≤ b with b − a finite, got a = 1, b = -1"
     );
     assert!(try_uniform(&p, 0.0, f64::INFINITY, &mut r).is_err());
     let e = try_normal(&p, 0.0, -1.0, &mut r).unwrap_err();
@@ -415,4 +415,21 @@ fn max_norm_rejects_a_negative_or_nan_limit() {
         max_norm(&w, -1.0);
     });
     assert_eq!(m, "max_norm: max_norm must be ≥ 0, got -1");
+}
+
+/// Found in review: finite bounds whose difference overflows (the sampler
+/// panicked on an infinite range) and kernels whose weight cannot exist.
+#[test]
+fn an_unsampleable_range_and_an_unallocatable_kernel_are_errors() {
+    let p = Parameter::new(Tensor::<f64>::zeros([3]));
+    let mut rng = StdRng::seed_from_u64(0);
+    let e = chainrule_nn::init::try_uniform(&p, -1e308, 1e308, &mut rng).unwrap_err();
+    assert!(e.to_string().contains("b − a finite"), "{e}");
+    let o = ConvOptions::default();
+    for k in [1 << 32, 1 << 26] {
+        match Conv2d::<f32>::try_new(1, 1, k, o, &mut rng) {
+            Ok(_) => panic!("a {k}x{k} kernel was allocated"),
+            Err(e) => assert_eq!(e.kind, chainrule_tape::ErrorKind::Overflow, "{e}"),
+        }
+    }
 }

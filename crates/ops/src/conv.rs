@@ -7,7 +7,7 @@
 
 use crate::VarOps;
 use chainrule_tape::error::{Error, ErrorKind, Result};
-use chainrule_tape::shape::{fmt_shape, mul_size, try_numel};
+use chainrule_tape::shape::{fmt_shape, mul_size, try_filled, try_numel};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rayon::prelude::*;
 use smallvec::smallvec;
@@ -150,14 +150,18 @@ fn for_each_run(
 
 /// im2col in the batched layout: x [N, C, H, W] → cols [C·k, N·L], row
 /// c·k + tap, column n·L + position, so that one GEMM covers the batch.
-fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)) -> Tensor<T> {
+fn unfold_kernel<T: Element>(
+    x: &Tensor<T>,
+    win: &Window,
+    out_hw: (usize, usize),
+) -> Result<Tensor<T>> {
     let s = x.shape();
     let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
-    let mut cols = vec![T::zero(); c * k * n * l];
+    let mut cols = try_filled("unfold", c * k * n * l, T::zero())?;
     if cols.is_empty() {
-        return Tensor::from_vec([c * k, n * l], cols);
+        return Tensor::try_from_vec([c * k, n * l], cols);
     }
     let plane = h * w;
     let sw = win.stride.1;
@@ -182,7 +186,7 @@ fn unfold_kernel<T: Element>(x: &Tensor<T>, win: &Window, out_hw: (usize, usize)
                 });
             }
         });
-    Tensor::from_vec([c * k, n * l], cols)
+    Tensor::try_from_vec([c * k, n * l], cols)
 }
 
 /// col2im, the adjoint of [`unfold_kernel`]: cols [C·k, N·L] → [N, C, H, W], overlaps summed.
@@ -191,15 +195,15 @@ fn fold_kernel<T: Element>(
     win: &Window,
     (n, c, h, w): (usize, usize, usize, usize),
     out_hw: (usize, usize),
-) -> Tensor<T> {
+) -> Result<Tensor<T>> {
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
     let plane = h * w;
     let sw = win.stride.1;
     let src = cols.data();
-    let mut out = vec![T::zero(); n * c * plane];
+    let mut out = try_filled("fold", n * c * plane, T::zero())?;
     if out.is_empty() {
-        return Tensor::from_vec([n, c, h, w], out);
+        return Tensor::try_from_vec([n, c, h, w], out);
     }
     // One task per output plane (sample, channel): it reads its k row segments.
     out.par_chunks_mut(plane).enumerate().for_each(|(p, dst)| {
@@ -222,7 +226,7 @@ fn fold_kernel<T: Element>(
             });
         }
     });
-    Tensor::from_vec([n, c, h, w], out)
+    Tensor::try_from_vec([n, c, h, w], out)
 }
 
 /// im2col: [N, C, H, W] → [C·kh·kw, N·L] (L output positions per image;
@@ -289,7 +293,7 @@ pub(crate) fn unfold<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
     let rows = mul_size("unfold", "rows C·k", s[1], k)?;
     let positions = mul_size("unfold", "columns N·L", s[0], out_hw.0 * out_hw.1)?;
     try_numel("unfold", &[rows, positions])?;
-    let v = unfold_kernel(x.value(), &window, out_hw);
+    let v = unfold_kernel(x.value(), &window, out_hw)?;
     Var::from_op(Unfold { window }, &[x], v)
 }
 
@@ -319,7 +323,7 @@ pub(crate) fn fold<T: Element>(
     }
     let (n, c) = (s[1] / l, s[0] / k);
     try_numel("fold", &[n, c, out.0, out.1])?;
-    let v = fold_kernel(cols.value(), &window, (n, c, out.0, out.1), out_hw);
+    let v = fold_kernel(cols.value(), &window, (n, c, out.0, out.1), out_hw)?;
     Var::from_op(Fold { window }, &[cols], v)
 }
 

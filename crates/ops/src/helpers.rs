@@ -126,7 +126,8 @@ pub fn one_hot<T: Element>(indices: &Indices, classes: usize) -> Result<Tensor<T
     }
     let mut shape = indices.shape.clone();
     shape.push(classes);
-    let mut data = vec![T::zero(); chainrule_tape::shape::try_numel("one_hot", &shape)?];
+    let n = chainrule_tape::shape::try_numel("one_hot", &shape)?;
+    let mut data = chainrule_tape::shape::try_filled("one_hot", n, T::zero())?;
     for (row, &c) in indices.data.iter().enumerate() {
         data[row * classes + c] = T::one();
     }

@@ -375,7 +375,7 @@ pub(crate) fn pad<T: Element>(x: &Var<T>, pads: &[usize], value: T) -> Result<Va
     if value == T::zero() {
         return Ok(placed);
     }
-    let mut border = Tensor::full(&out_shape, value);
+    let mut border = Tensor::try_full(&out_shape, value)?;
     for &i in dst.iter() {
         border.data_mut()[i] = T::zero();
     }

@@ -345,7 +345,9 @@ fn gemm_split<T: Element>(
     let len = if along_n { n } else { m };
     let step = len.div_ceil(threads).next_multiple_of(SPLIT_ALIGN);
     if threads < 2 || (m * n).saturating_mul(k) < SPLIT_GEMM || step >= len {
-        // SAFETY: the caller's (m, k, n) describe `a`, `b` and `c` exactly.
+        // SAFETY: the caller's (m, k, n) describe `a`, `b` and `c` exactly:
+        // `gemm_one` asserts `a.covers(m, k)` and `b.covers(k, n)` before
+        // calling, and `c` is its m×n chunk.
         unsafe { gemm_block((m, k, n), a, b, c, (0, 0), (m, n)) };
         return;
     }

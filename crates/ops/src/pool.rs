@@ -7,7 +7,7 @@ use crate::conv::{unfold, valid_range, Window};
 use crate::indexing::take_computed;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
-use chainrule_tape::shape::fmt_shape;
+use chainrule_tape::shape::{fmt_shape, mul_size, try_numel};
 use chainrule_tape::{Element, Tensor, Var};
 use rayon::prelude::*;
 
@@ -204,7 +204,7 @@ pub fn avg_pool2d<T: Element>(
         return Err(Error::argument(op, "avg_pool2d has no dilation"));
     }
     let (oh, ow) = window.output_size(op, h, w)?;
-    let k = window.kernel.0 * window.kernel.1;
+    let k = mul_size(op, "kernel taps", window.kernel.0, window.kernel.1)?;
     // cols [C·k, N·L] → [C, k, N, L], summed over the window's k taps.
     let sums = unfold(x, window)?
         .try_reshape_to(&[c, k, n, oh * ow])?
@@ -239,6 +239,7 @@ pub fn avg_pool2d<T: Element>(
 }
 
 /// Averaging matrix [out, n]: row i averages [⌊i·n/out⌋, ⌈(i+1)·n/out⌉).
+/// The caller has checked that `out · n` (and so `(i + 1)·n`) fits.
 fn averaging_matrix<T: Element>(out: usize, n: usize) -> Tensor<T> {
     let mut m = vec![T::zero(); out * n];
     for i in 0..out {
@@ -262,6 +263,11 @@ pub fn adaptive_avg_pool2d<T: Element>(x: &Var<T>, out: (usize, usize)) -> Resul
             format!("output size {out:?} for input {}", fmt_shape(x.shape())),
         ));
     }
+    // The averaging matrices and the output, checked before any is built.
+    let (n, c) = (x.shape()[0], x.shape()[1]);
+    try_numel(op, &[out.0, h])?;
+    try_numel(op, &[out.1, w])?;
+    try_numel(op, &[n, c, out.0, out.1])?;
     let ph = Var::constant(averaging_matrix::<T>(out.0, h));
     let pw = Var::constant(averaging_matrix::<T>(out.1, w));
     ph.try_matmul(x)?.try_matmul_t(&pw, false, true)

@@ -212,6 +212,54 @@ fn an_empty_batch_gives_an_empty_result() {
     assert_eq!(m.shape(), &[0, 2, 5, 5]);
     m.sum_all().backward();
     assert_eq!(xp.grad().unwrap().shape(), &[0, 2, 6, 6]);
+
+    let xa = Graph::new().leaf(Tensor::<f64>::zeros([0, 2, 6, 6]));
+    avg_pool2d(&xa, Window::square(3), false)
+        .unwrap()
+        .sum_all()
+        .backward();
+    assert_eq!(xa.grad().unwrap().shape(), &[0, 2, 6, 6]);
+    let gt = wt.graph().unwrap();
+    let xt = gt.leaf(Tensor::<f64>::zeros([0, 3, 4, 4]));
+    conv_transpose2d(&xt, &wt, None, (2, 2), (1, 1), (1, 1), (1, 1), 1)
+        .unwrap()
+        .sum_all()
+        .backward();
+    assert_eq!(xt.grad().unwrap().shape(), &[0, 3, 4, 4]);
+    assert!(wt.grad().unwrap().data().iter().all(|&v| v == 0.0));
+}
+
+/// Sizes that fit `usize` and the element limit but no allocator: an
+/// error naming the op, where `vec!` would abort the process.
+#[test]
+fn an_unobtainable_buffer_is_an_error_not_an_abort() {
+    let e = err(Tensor::<f64>::try_full([1 << 59], 0.0));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    let idx = chainrule_ops::Indices::vector(vec![0]);
+    let e = err(chainrule_ops::one_hot::<f64>(&idx, 1 << 52));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    let (_g, x) = leaf(&[1, 1, 1, 1]);
+    // 2²⁸ × 2²⁸ taps over a one-pixel image: the columns cannot be allocated.
+    let win = Window {
+        kernel: (1 << 28, 1 << 28),
+        stride: (1, 1),
+        padding: (1 << 27, 1 << 27),
+        dilation: (1, 1),
+    };
+    let e = err(avg_pool2d(&x, win, true));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    // Kernel taps that overflow usize before the columns are sized.
+    let win = Window {
+        kernel: (HALF, HALF),
+        stride: (1, 1),
+        padding: (1 << 62, 1 << 62),
+        dilation: (1, 1),
+    };
+    let e = err(avg_pool2d(&x, win, true));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    let (_h, y) = leaf(&[1, 1, 4, 4]);
+    let e = err(chainrule_ops::adaptive_avg_pool2d(&y, (1 << 62, 1)));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
 }
 
 /// Found by the shapes fuzz target: a 0-d tensor summed over axis 0 (which
@@ -274,4 +322,23 @@ fn extreme_but_consistent_geometry_computes_or_refuses_without_panicking() {
     };
     let m = max_pool2d(&row, big).unwrap();
     assert_eq!(m.shape(), &[1, 1, 2, 3]);
+}
+
+/// The boundary of the unsafe GEMM's contract: with k = 0 the product is all
+/// zeros, which the kernel must write (β = 0) into the uninitialised output
+/// before `set_len` exposes it; empty m or n give empty outputs.
+#[test]
+fn matmul_with_an_empty_inner_dimension_writes_zeros() {
+    let g = Graph::new();
+    for (m, n) in [(3, 4), (1, 1), (33, 17)] {
+        let a = g.leaf(Tensor::<f64>::try_from_vec([m, 0], vec![]).unwrap());
+        let b = g.leaf(Tensor::<f64>::try_from_vec([0, n], vec![]).unwrap());
+        let y = a.try_matmul(&b).unwrap();
+        assert_eq!(y.shape(), &[m, n]);
+        assert!(y.value().data().iter().all(|&v| v == 0.0), "{m}x0 · 0x{n}");
+    }
+    let g32 = Graph::new();
+    let a = g32.leaf(Tensor::<f32>::try_from_vec([2, 0, 5], vec![]).unwrap());
+    let b = g32.leaf(Tensor::<f32>::try_from_vec([5, 3], vec![0.5; 15]).unwrap());
+    assert_eq!(a.try_matmul(&b).unwrap().shape(), &[2, 0, 3]);
 }

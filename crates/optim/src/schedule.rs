@@ -232,7 +232,7 @@ pub struct StepLr {
 }
 impl Schedule for StepLr {
     fn lr(&self, base: f64, t: u64) -> f64 {
-        base * self.gamma.powi((t / self.step_size.max(1)) as i32)
+        base * self.gamma.powf((t / self.step_size.max(1)) as f64)
     }
 }
 
@@ -248,7 +248,7 @@ impl Schedule for MultiStepLr {
     fn lr(&self, base: f64, t: u64) -> f64 {
         base * self
             .gamma
-            .powi(self.milestones.iter().filter(|&&m| m <= t).count() as i32)
+            .powf(self.milestones.iter().filter(|&&m| m <= t).count() as f64)
     }
 }
 
@@ -260,7 +260,7 @@ pub struct ExponentialLr {
 }
 impl Schedule for ExponentialLr {
     fn lr(&self, base: f64, t: u64) -> f64 {
-        base * self.gamma.powi(t as i32)
+        base * self.gamma.powf(t as f64)
     }
 }
 

@@ -22,7 +22,7 @@ pub fn map<T: Copy + Send + Sync>(x: &[T], f: impl Fn(T) -> T + Sync + Send) -> 
         for (d, &v) in dst.iter_mut().zip(src) {
             d.write(f(v));
         }
-        src.len()
+        dst.len().min(src.len())
     })
 }
 
@@ -35,10 +35,11 @@ pub fn zip_map<T: Copy + Send + Sync>(
     assert_eq!(a.len(), b.len(), "zip_map: operands of different lengths");
     build_chunks(a.len(), |start, dst| {
         let end = start + dst.len();
-        for ((d, &x), &y) in dst.iter_mut().zip(&a[start..end]).zip(&b[start..end]) {
+        let (ra, rb) = (&a[start..end], &b[start..end]);
+        for ((d, &x), &y) in dst.iter_mut().zip(ra).zip(rb) {
             d.write(f(x, y));
         }
-        end - start
+        dst.len().min(ra.len()).min(rb.len())
     })
 }
 
@@ -125,8 +126,9 @@ fn build_rows<T: Copy + Send>(
     // above cover all `n` slots of the spare capacity (`last > 0` because
     // `n > 0`; a zero-size chunk would have panicked), and `fill_row`
     // asserts that each `fill` wrote its whole row (every caller's loop
-    // writes from the row's first slot on and returns the count its zip
-    // produced, so a short source is caught there before this line).
+    // writes from the row's first slot on and returns the number of
+    // iterations its zip made: the length of the shortest zipped sequence,
+    // so a source shorter than the row fails that assert).
     unsafe { out.set_len(n) };
     out
 }
@@ -192,6 +194,8 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
     let (shape, [sa, sb]) = coalesce(out_shape, [sa, sb]);
     let last = *shape.last().unwrap();
     let (la, lb) = (sa[sa.len() - 1], sb[sb.len() - 1]);
+    // Each branch returns how many elements its loop wrote: the length of
+    // the shortest sequence it zips.
     let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
         let [oa, ob] = row_offsets(&shape, &[&sa, &sb], r);
         match (la, lb) {
@@ -200,28 +204,29 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
                 for ((d, &x), &y) in dst.iter_mut().zip(ra).zip(rb) {
                     d.write(f(x, y));
                 }
+                dst.len().min(ra.len()).min(rb.len())
             }
             (1, 0) => {
-                let y = b[ob];
-                for (d, &x) in dst.iter_mut().zip(&a[oa..oa + last]) {
+                let (y, ra) = (b[ob], &a[oa..oa + last]);
+                for (d, &x) in dst.iter_mut().zip(ra) {
                     d.write(f(x, y));
                 }
+                dst.len().min(ra.len())
             }
             (0, 1) => {
-                let x = a[oa];
-                for (d, &y) in dst.iter_mut().zip(&b[ob..ob + last]) {
+                let (x, rb) = (a[oa], &b[ob..ob + last]);
+                for (d, &y) in dst.iter_mut().zip(rb) {
                     d.write(f(x, y));
                 }
+                dst.len().min(rb.len())
             }
             _ => {
                 for (j, d) in dst.iter_mut().enumerate() {
                     d.write(f(a[oa + j * la], b[ob + j * lb]));
                 }
+                dst.len()
             }
         }
-        // Every branch read `last` source elements (or panicked on a short
-        // slice) and the row holds at most `last`.
-        dst.len().min(last)
     };
     build_rows(n, last, fill)
 }
@@ -247,15 +252,17 @@ pub fn gather_strided<T: Copy + Send + Sync + Default>(
     let fill = |r: usize, dst: &mut [MaybeUninit<T>]| {
         let [o] = row_offsets(&shape, &[&strides], r);
         if ls == 1 {
-            for (d, &v) in dst.iter_mut().zip(&x[o..o + last]) {
+            let src = &x[o..o + last];
+            for (d, &v) in dst.iter_mut().zip(src) {
                 d.write(v);
             }
+            dst.len().min(src.len())
         } else {
             for (j, d) in dst.iter_mut().enumerate() {
                 d.write(x[o + j * ls]);
             }
+            dst.len()
         }
-        dst.len().min(last)
     };
     build_rows(n, last, fill)
 }

@@ -235,6 +235,24 @@ pub fn add_size(op: &'static str, what: &str, a: usize, b: usize) -> Result<usiz
         .ok_or_else(|| overflow(op, format!("{what}: {a} + {b} overflows")))
 }
 
+/// `n` copies of `v` in a new vector, or an [`ErrorKind::Overflow`] error
+/// naming `op` when the allocator refuses the buffer (instead of aborting
+/// the process, as `vec![v; n]` does).
+pub fn try_filled<T: Clone>(op: &'static str, n: usize, v: T) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|_| {
+        overflow(
+            op,
+            format!(
+                "cannot allocate {n} elements of {} bytes",
+                std::mem::size_of::<T>()
+            ),
+        )
+    })?;
+    out.resize(n, v);
+    Ok(out)
+}
+
 fn overflow(op: &'static str, message: String) -> Error {
     Error::new(op, ErrorKind::Overflow, message)
 }

@@ -120,7 +120,7 @@ impl<T: Element> Tensor<T> {
         let data = if n == 1 {
             Storage::Single(v)
         } else {
-            Storage::Shared(Arc::new(vec![v; n]))
+            Storage::Shared(Arc::new(crate::shape::try_filled("full", n, v)?))
         };
         Ok(Tensor { data, shape })
     }
