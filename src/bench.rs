@@ -1,7 +1,10 @@
 //! `chainrule bench WORKLOAD`: one JSON line per run on stdout.
 
+use chainrule::data::fashion::{self, FashionMnist};
+use chainrule::data::DataError;
 use chainrule::prelude::*;
 use serde_json::json;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -22,17 +25,37 @@ pub enum Workload {
     Inspect,
 }
 
-pub fn run(workload: Workload) -> ExitCode {
-    let line = match workload {
-        Workload::Tiny => tiny(),
-        Workload::Matmul => matmul(),
-        Workload::Conv => conv(),
-        Workload::Mlp => mlp_epoch(),
-        Workload::Cnn => cnn_steps(),
-        Workload::Inspect => inspect(),
+/// Options of `chainrule bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Which workload.
+    workload: Workload,
+    /// Read Fashion-MNIST (mlp, cnn) from this directory (overrides $CHAINRULE_DATA).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+}
+
+/// Runs the workload and prints its JSON line; a dataset that cannot be
+/// read exits with code 2.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    let line = match args.workload {
+        Workload::Tiny => Ok(tiny()),
+        Workload::Matmul => Ok(matmul()),
+        Workload::Conv => Ok(conv()),
+        Workload::Mlp => fashion(args.data.as_deref()).map(mlp_epoch),
+        Workload::Cnn => fashion(args.data.as_deref()).map(|d| cnn_steps(d.train)),
+        Workload::Inspect => Ok(inspect()),
     };
-    println!("{line}");
-    ExitCode::SUCCESS
+    match line {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("chainrule bench: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Peak resident set size of this process in MiB (VmHWM), or 0 where unavailable.
@@ -165,11 +188,12 @@ fn conv() -> serde_json::Value {
     })
 }
 
-/// Fashion-MNIST (or the embedded subset), with its notice on stderr.
-fn fashion() -> chainrule::data::fashion::FashionMnist {
-    let data = chainrule::data::fashion::load().expect("Fashion-MNIST or the embedded subset");
+/// Fashion-MNIST from `--data`, `$CHAINRULE_DATA`, or the system dataset
+/// or embedded subset, with its notice on stderr.
+fn fashion(data: Option<&Path>) -> Result<FashionMnist, DataError> {
+    let data = fashion::load_dir(&fashion::DataDir::from_env(false, data)?)?;
     eprintln!("{}", data.notice());
-    data
+    Ok(data)
 }
 
 /// One Adam step of `model` on a batch; returns the loss.
@@ -200,9 +224,9 @@ fn adam_1e3(model: &Sequential<f32>) -> Adam<f32> {
     .expect("valid")
 }
 
-fn mlp_epoch() -> serde_json::Value {
+fn mlp_epoch(data: FashionMnist) -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
-    let chainrule::data::fashion::FashionMnist { train, test, .. } = fashion();
+    let FashionMnist { train, test, .. } = data;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let model = chainrule::training::models::bench_mlp(&mut rng);
     let mut opt = adam_1e3(&model);
@@ -225,9 +249,8 @@ fn mlp_epoch() -> serde_json::Value {
     })
 }
 
-fn cnn_steps() -> serde_json::Value {
+fn cnn_steps(train: chainrule::data::InMemory) -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
-    let train = fashion().train;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let model = chainrule::training::models::bench_cnn(&mut rng);
     let mut opt = adam_1e3(&model);

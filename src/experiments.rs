@@ -1,7 +1,9 @@
 //! `chainrule compare` (the lecture notes' optimizer comparison) and
 //! `chainrule tune` (random and grid search, Bergstra & Bengio 2012).
 
+use crate::flags;
 use crate::train_cmd::ModelKind;
+use chainrule::nn::state::write_atomically;
 use chainrule::optim::{
     optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler, OPTIMIZER_NAMES,
 };
@@ -115,24 +117,27 @@ pub struct CompareArgs {
     /// The network.
     #[arg(long, value_enum, default_value = "mlp")]
     model: ModelKind,
-    /// Epochs per optimizer.
-    #[arg(long, default_value_t = 5)]
+    /// Epochs per optimizer (≥ 1).
+    #[arg(long, default_value_t = 5, value_parser = flags::at_least_one)]
     epochs: usize,
-    /// Mini-batch size.
-    #[arg(long, default_value_t = 128)]
+    /// Mini-batch size (≥ 1).
+    #[arg(long, default_value_t = 128, value_parser = flags::at_least_one)]
     batch_size: usize,
-    /// One learning rate for all (default: a per-optimizer rate, printed in the table).
-    #[arg(long)]
+    /// One learning rate for all, finite and ≥ 0 (default: a per-optimizer rate, printed in the table).
+    #[arg(long, value_parser = flags::non_negative)]
     lr: Option<f64>,
     /// Seed of the shared initial weights and data order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Use only the first N training images.
-    #[arg(long)]
+    /// Use only the first N training images (N ≥ 12).
+    #[arg(long, value_parser = flags::limit)]
     limit: Option<usize>,
     /// Use the embedded subset.
     #[arg(long)]
     subset: bool,
+    /// Read Fashion-MNIST from this directory (overrides $CHAINRULE_DATA).
+    #[arg(long, value_name = "DIR", conflicts_with = "subset")]
+    data: Option<PathBuf>,
     /// Where compare.png and compare.csv go.
     #[arg(long, default_value = "runs/compare")]
     out: PathBuf,
@@ -140,6 +145,9 @@ pub struct CompareArgs {
 
 pub fn compare(args: &CompareArgs) -> ExitCode {
     let result = (|| -> Result<(), String> {
+        if args.optimizers.is_empty() {
+            return Err("--optimizers: name at least one optimizer".into());
+        }
         for o in &args.optimizers {
             if !OPTIMIZER_NAMES.contains(&o.as_str()) {
                 return Err(format!(
@@ -148,7 +156,13 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
                 ));
             }
         }
-        let data = fashion_splits(args.subset, args.limit, args.model.scaling())?;
+        flags::check_output_dir("--out", &args.out)?;
+        let data = fashion_splits(
+            args.subset,
+            args.data.as_deref(),
+            args.limit,
+            args.model.scaling(),
+        )?;
         let mut results = Vec::new();
         for name in &args.optimizers {
             let spec = RunSpec {
@@ -193,7 +207,9 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
                 ));
             }
         }
-        std::fs::write(args.out.join("compare.csv"), csv).map_err(|e| e.to_string())?;
+        let csv_path = args.out.join("compare.csv");
+        write_atomically(&csv_path, csv.as_bytes())
+            .map_err(|e| format!("{}: {e}", csv_path.display()))?;
         let series = |f: fn(&chainrule::training::EpochRecord) -> f64| -> Vec<Series> {
             results
                 .iter()
@@ -241,11 +257,11 @@ pub struct TuneArgs {
     /// Random or grid search.
     #[arg(long, value_enum, default_value = "random")]
     search: Search,
-    /// Random-search trials (grid search runs its whole grid).
-    #[arg(long, default_value_t = 8)]
+    /// Random-search trials, 1 to 10,000 (grid search runs its whole grid).
+    #[arg(long, default_value_t = 8, value_parser = |s: &str| flags::whole_in(s, 1, 10_000))]
     trials: usize,
-    /// Trials run at the same time.
-    #[arg(long, default_value_t = 2)]
+    /// Trials run at the same time, 1 to 64.
+    #[arg(long, default_value_t = 2, value_parser = |s: &str| flags::whole_in(s, 1, 64))]
     parallel: usize,
     /// The optimizer.
     #[arg(long, default_value = "adam")]
@@ -253,29 +269,33 @@ pub struct TuneArgs {
     /// The network.
     #[arg(long, value_enum, default_value = "mlp")]
     model: ModelKind,
-    /// Epochs per trial.
-    #[arg(long, default_value_t = 3)]
+    /// Epochs per trial (≥ 1).
+    #[arg(long, default_value_t = 3, value_parser = flags::at_least_one)]
     epochs: usize,
-    /// Learning-rate range (log-uniform), low and high.
-    #[arg(long, value_delimiter = ',', default_value = "1e-4,1e-2")]
+    /// Learning-rate range (log-uniform), low and high: finite, > 0, low ≤ high.
+    #[arg(long, value_delimiter = ',', default_value = "1e-4,1e-2", value_parser = flags::positive)]
     lr_range: Vec<f64>,
-    /// Batch sizes to choose from.
-    #[arg(long, value_delimiter = ',', default_value = "64,128,256")]
+    /// Batch sizes to choose from (each ≥ 1).
+    #[arg(long, value_delimiter = ',', default_value = "64,128,256", value_parser = flags::at_least_one)]
     batch_sizes: Vec<usize>,
-    /// Weight-decay range (log-uniform; a quarter of random trials use 0).
-    #[arg(long, value_delimiter = ',', default_value = "1e-6,1e-3")]
+    /// Weight-decay range (log-uniform; a quarter of random trials use 0):
+    /// finite, > 0, low ≤ high.
+    #[arg(long, value_delimiter = ',', default_value = "1e-6,1e-3", value_parser = flags::positive)]
     wd_range: Vec<f64>,
     /// Seed of the search and of every trial's weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Use only the first N training images.
-    #[arg(long)]
+    /// Use only the first N training images (N ≥ 12).
+    #[arg(long, value_parser = flags::limit)]
     limit: Option<usize>,
     /// Use the embedded subset.
     #[arg(long)]
     subset: bool,
-    /// Configurations to print.
-    #[arg(long, default_value_t = 5)]
+    /// Read Fashion-MNIST from this directory (overrides $CHAINRULE_DATA).
+    #[arg(long, value_name = "DIR", conflicts_with = "subset")]
+    data: Option<PathBuf>,
+    /// Configurations to print (≥ 1).
+    #[arg(long, default_value_t = 5, value_parser = flags::at_least_one)]
     top: usize,
 }
 
@@ -288,15 +308,22 @@ pub fn tune(args: &TuneArgs) -> ExitCode {
         if !OPTIMIZER_NAMES.contains(&args.optimizer.as_str()) {
             return Err(format!("no optimizer called {:?}", args.optimizer));
         }
-        let range_ok = |r: &[f64]| r.len() == 2 && r[0] > 0.0 && r[0] <= r[1];
-        if !range_ok(&args.lr_range)
-            || !range_ok(&args.wd_range)
-            || args.batch_sizes.is_empty()
-            || args.batch_sizes.contains(&0)
-        {
-            return Err("--lr-range and --wd-range take two positive values low,high; --batch-sizes positive sizes".into());
+        for (flag, r) in [
+            ("--lr-range", &args.lr_range),
+            ("--wd-range", &args.wd_range),
+        ] {
+            if r.len() != 2 || r[0] > r[1] {
+                return Err(format!(
+                    "{flag} takes two values low,high with low ≤ high, got {r:?}"
+                ));
+            }
         }
-        let data = fashion_splits(args.subset, args.limit, args.model.scaling())?;
+        let data = fashion_splits(
+            args.subset,
+            args.data.as_deref(),
+            args.limit,
+            args.model.scaling(),
+        )?;
         let base = RunSpec {
             model: args.model,
             optimizer: args.optimizer.clone(),
@@ -354,7 +381,7 @@ pub fn tune(args: &TuneArgs) -> ExitCode {
             args.parallel
         );
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.parallel.max(1))
+            .num_threads(args.parallel)
             .build()
             .map_err(|e| e.to_string())?;
         let mut results: Vec<RunResult> = pool.install(|| {

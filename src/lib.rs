@@ -12,6 +12,7 @@ pub use chainrule_optim as optim;
 pub use chainrule_tape as tape;
 
 pub mod explain;
+pub mod fuzzing;
 pub mod training;
 
 /// The names most programs use.

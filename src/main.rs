@@ -32,6 +32,7 @@ fn keep_freed_pages() {
 
 mod bench;
 mod experiments;
+mod flags;
 mod gradcheck_cmd;
 mod optbench;
 mod train_cmd;
@@ -49,10 +50,7 @@ enum Command {
     /// Train a CNN (or MLP) on Fashion-MNIST: progress, validation, checkpoints, test accuracy, confusion matrix, plots.
     Train(train_cmd::TrainArgs),
     /// Run a benchmark workload and print one JSON line.
-    Bench {
-        /// Which workload.
-        workload: bench::Workload,
-    },
+    Bench(bench::BenchArgs),
     /// Run gradcheck and gradgradcheck over the op registry on random cases.
     Gradcheck(gradcheck_cmd::GradcheckArgs),
     /// Train the same model from the same initial weights with several optimizers; one chart, one table.
@@ -70,7 +68,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Train(args) => train_cmd::run(&args),
-        Command::Bench { workload } => bench::run(workload),
+        Command::Bench(args) => bench::run(&args),
         Command::Gradcheck(args) => gradcheck_cmd::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Optbench(args) => optbench::run(&args),

@@ -49,14 +49,14 @@ pub struct OptbenchArgs {
         default_value = "none,additive,multiplicative"
     )]
     noise: Vec<Noise>,
-    /// Steps per run.
-    #[arg(long, default_value_t = 2000)]
+    /// Steps per run (≥ 1).
+    #[arg(long, default_value_t = 2000, value_parser = crate::flags::at_least_one)]
     steps: usize,
-    /// σ of the additive noise.
-    #[arg(long, default_value_t = 0.1)]
+    /// σ of the additive noise (finite, ≥ 0).
+    #[arg(long, default_value_t = 0.1, value_parser = crate::flags::non_negative)]
     additive_sigma: f64,
-    /// σ of the multiplicative noise.
-    #[arg(long, default_value_t = 0.5)]
+    /// σ of the multiplicative noise (finite, ≥ 0).
+    #[arg(long, default_value_t = 0.5, value_parser = crate::flags::non_negative)]
     multiplicative_sigma: f64,
     /// Seed of the noise.
     #[arg(long, default_value_t = 0)]
@@ -334,6 +334,14 @@ pub fn run(args: &OptbenchArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Err(e)) = args
+        .plot
+        .as_deref()
+        .map(|p| crate::flags::check_output_file("--plot", p))
+    {
+        eprintln!("chainrule optbench: {e}");
+        return ExitCode::from(2);
+    }
     let chosen: Vec<&Problem> = all_problems
         .iter()
         .filter(|p| chosen.contains(&p.name))

@@ -4,10 +4,15 @@
 use super::plotting::{color, text_available};
 use super::EpochRecord;
 use crate::data::{DataLoader, InMemory, Regime};
+use crate::nn::state::write_atomically;
 use crate::nn::{Module, Sequential};
 use crate::ops::{argmax, loss, ClassLossOptions};
 use crate::tape::{no_grad, Graph};
+use image::codecs::png::PngEncoder;
+use image::{ColorType, ImageEncoder};
+use plotters::coord::Shift;
 use plotters::prelude::*;
+
 use std::path::Path;
 
 /// Loss, accuracy and confusion matrix on a dataset.
@@ -78,7 +83,7 @@ pub fn confusion_table(confusion: &[Vec<usize>], names: &[&str]) -> String {
     out
 }
 
-/// Writes one row per epoch.
+/// Writes one row per epoch, atomically (see [`write_atomically`]).
 pub fn write_csv(path: &Path, records: &[EpochRecord]) -> std::io::Result<()> {
     let mut s = String::from("epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds\n");
     for r in records {
@@ -87,82 +92,98 @@ pub fn write_csv(path: &Path, records: &[EpochRecord]) -> std::io::Result<()> {
             r.epoch, r.train_loss, r.train_accuracy, r.val_loss, r.val_accuracy, r.lr, r.seconds
         ));
     }
-    std::fs::write(path, s)
+    write_atomically(path, s.as_bytes())
 }
 
 /// Series to draw: (label, points (x, y)).
 pub type Series = (String, Vec<(f64, f64)>);
 
-/// Two panels: loss (left) and accuracy (right) against epochs, one line per series.
+/// Width and height of [`plot_curves`]'s image in pixels.
+const CURVES_SIZE: (u32, u32) = (1200, 450);
+
+/// Two panels: loss (left) and accuracy (right) against epochs, one line
+/// per series. Drawn in memory, encoded as PNG and written atomically.
 pub fn plot_curves(
     path: &Path,
     loss_series: &[Series],
     accuracy_series: &[Series],
 ) -> Result<(), String> {
     let err = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-    let text = text_available();
-    let root = BitMapBackend::new(path, (1200, 450)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
-    let panels = root.split_evenly((1, 2));
-    for (panel, (title, series)) in panels
-        .iter()
-        .zip([("loss", loss_series), ("accuracy", accuracy_series)])
+    let (w, h) = CURVES_SIZE;
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
     {
-        let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
-        let ys: Vec<f64> = series
+        let root = BitMapBackend::with_buffer(&mut rgb, CURVES_SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| err(&e))?;
+        let panels = root.split_evenly((1, 2));
+        for (panel, (title, series)) in panels
             .iter()
-            .flat_map(|(_, p)| p.iter().map(|q| q.1))
-            .filter(|v| v.is_finite())
-            .collect();
-        let x_max = xs.fold(1.0f64, f64::max);
-        let (lo, hi) = ys
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
-                (a.min(v), b.max(v))
+            .zip([("loss", loss_series), ("accuracy", accuracy_series)])
+        {
+            draw_panel(panel, title, series).map_err(|e| err(&e))?;
+        }
+        root.present().map_err(|e| err(&e))?;
+    }
+    let mut png = Vec::new();
+    PngEncoder::new(&mut png)
+        .write_image(&rgb, w, h, ColorType::Rgb8)
+        .map_err(|e| err(&e))?;
+    write_atomically(path, &png).map_err(|e| err(&e))
+}
+
+/// One panel of [`plot_curves`]: the series' lines, with a caption, axes
+/// and legend when a font is available.
+fn draw_panel<DB: DrawingBackend>(
+    panel: &DrawingArea<DB, Shift>,
+    title: &str,
+    series: &[Series],
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let text = text_available();
+    let xs = series.iter().flat_map(|(_, p)| p.iter().map(|q| q.0));
+    let ys: Vec<f64> = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    let x_max = xs.fold(1.0f64, f64::max);
+    let (lo, hi) = ys
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
+    let (lo, hi) = if lo.is_finite() {
+        (lo, if hi > lo { hi } else { lo + 1.0 })
+    } else {
+        (0.0, 1.0)
+    };
+    let pad = (hi - lo) * 0.05;
+    let mut builder = ChartBuilder::on(panel);
+    builder.margin(10);
+    if text {
+        builder
+            .caption(title, ("sans-serif", 20))
+            .x_label_area_size(30)
+            .y_label_area_size(50);
+    }
+    let mut chart = builder.build_cartesian_2d(0.0..x_max, (lo - pad)..(hi + pad))?;
+    if text {
+        chart.configure_mesh().x_desc("epoch").draw()?;
+    }
+    for (i, (label, points)) in series.iter().enumerate() {
+        let c = color(i);
+        let drawn =
+            chart.draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?;
+        if text {
+            drawn.label(label.clone()).legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
             });
-        let (lo, hi) = if lo.is_finite() {
-            (lo, if hi > lo { hi } else { lo + 1.0 })
-        } else {
-            (0.0, 1.0)
-        };
-        let pad = (hi - lo) * 0.05;
-        let mut builder = ChartBuilder::on(panel);
-        builder.margin(10);
-        if text {
-            builder
-                .caption(title, ("sans-serif", 20))
-                .x_label_area_size(30)
-                .y_label_area_size(50);
-        }
-        let mut chart = builder
-            .build_cartesian_2d(0.0..x_max, (lo - pad)..(hi + pad))
-            .map_err(|e| err(&e))?;
-        if text {
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .draw()
-                .map_err(|e| err(&e))?;
-        }
-        for (i, (label, points)) in series.iter().enumerate() {
-            let c = color(i);
-            let drawn = chart
-                .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))
-                .map_err(|e| err(&e))?;
-            if text {
-                drawn.label(label.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
-                });
-            }
-        }
-        if text {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(|e| err(&e))?;
         }
     }
-    root.present().map_err(|e| err(&e))
+    if text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 use crate::data::fashion;
 use crate::data::transform::{Standardize, Transform};
 use crate::data::InMemory;
+use std::path::Path;
 
 /// How images are standardized (always with the training set's statistics).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,6 +16,10 @@ pub enum Scaling {
     /// the same at every position).
     Global,
 }
+
+/// The fewest training images a run can use: every twelfth is held out
+/// for validation, so fewer would leave none.
+pub const MIN_TRAIN_IMAGES: usize = 12;
 
 /// Training, validation and test sets, standardized with the training set's statistics.
 pub struct Splits {
@@ -29,24 +34,30 @@ pub struct Splits {
     pub background: f32,
 }
 
-/// Loads Fashion-MNIST (the committed subset if `subset`), prints which
-/// data is used, keeps the first `limit` training images, holds out the
-/// validation set and standardizes all three with `scaling`.
+/// Loads Fashion-MNIST (the committed subset if `subset`, else the
+/// directory `data` (`--data`), else `$CHAINRULE_DATA`, else the system
+/// dataset or the subset; see [`fashion::DataDir`]), prints which data is
+/// used, keeps the first `limit` training images, holds out the validation
+/// set and standardizes all three with `scaling`.
 pub fn fashion_splits(
     subset: bool,
+    data: Option<&Path>,
     limit: Option<usize>,
     scaling: Scaling,
 ) -> Result<Splits, String> {
-    let data = if subset {
-        fashion::load_from(&fashion::subset_dir(), true)
-    } else {
-        fashion::load()
-    }
-    .map_err(|e| e.to_string())?;
+    let dir = fashion::DataDir::from_env(subset, data).map_err(|e| e.to_string())?;
+    let data = fashion::load_dir(&dir).map_err(|e| e.to_string())?;
     println!("{}", data.notice());
     let mut train = data.train;
     if let Some(n) = limit {
         train = train.head(n);
+    }
+    if train.labels.len() < MIN_TRAIN_IMAGES {
+        return Err(format!(
+            "{}: {} training images; at least {MIN_TRAIN_IMAGES} are needed (every twelfth is held out for validation)",
+            data.source.display(),
+            train.labels.len()
+        ));
     }
     let (mut train, mut val) = train.split_last(train.labels.len() / 12);
     let mut test = data.test;

@@ -1,7 +1,7 @@
 //! The training loop helper. Explicit loops stay easy (see the README);
 //! this adds what every real run needs around them.
 
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Checkpoint, ResumeCheck, RunSettings, SchedulerState, TrainerState};
 use super::metrics::{evaluate, plot_curves, write_csv};
 use crate::data::transform::{random_crop, random_horizontal_flip};
 use crate::data::{DataLoader, InMemory, Regime};
@@ -13,8 +13,7 @@ use crate::tape::{Graph, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// When the learning-rate schedule advances.
@@ -95,6 +94,12 @@ pub struct TrainerConfig {
     pub progress: bool,
     /// Print a line per epoch.
     pub verbose: bool,
+    /// The run's settings, recorded in every checkpoint and, on resume,
+    /// compared with the checkpoint's (none: not recorded or compared).
+    pub settings: Option<RunSettings>,
+    /// On resume, continue although settings that may be overridden differ
+    /// (`--force`; see [`RunSettings::resume_with`]).
+    pub force_resume: bool,
 }
 
 impl Default for TrainerConfig {
@@ -112,26 +117,35 @@ impl Default for TrainerConfig {
             out_dir: None,
             progress: true,
             verbose: true,
+            settings: None,
+            force_resume: false,
         }
     }
 }
 
 /// One epoch's figures.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EpochRecord {
     /// 1-based epoch number.
     pub epoch: usize,
     /// Mean training loss over the epoch's batches.
+    #[serde(with = "checkpoint::float")]
     pub train_loss: f64,
     /// Training accuracy over the epoch (in training mode).
+    #[serde(with = "checkpoint::float")]
     pub train_accuracy: f64,
     /// Validation loss (eval mode).
+    #[serde(with = "checkpoint::float")]
     pub val_loss: f64,
     /// Validation accuracy.
+    #[serde(with = "checkpoint::float")]
     pub val_accuracy: f64,
     /// Learning rate at the end of the epoch.
+    #[serde(with = "checkpoint::float")]
     pub lr: f64,
     /// Wall-clock seconds of the epoch.
+    #[serde(with = "checkpoint::float")]
     pub seconds: f64,
 }
 
@@ -158,6 +172,10 @@ pub enum TrainError {
     /// Metrics or plots could not be written.
     #[error("{0}")]
     Output(String),
+    /// A checkpoint does not fit the run resuming from it (settings,
+    /// tensors, step counts).
+    #[error("{0}")]
+    Resume(String),
     /// The loss stopped being finite.
     #[error("training diverged in epoch {epoch} (loss {loss}); try a smaller --lr or --clip")]
     Diverged {
@@ -189,32 +207,6 @@ fn set_state(model: &Sequential<f32>, tensors: &[(String, Tensor<f32>)]) {
             b.set(t.clone());
         }
     }
-}
-
-fn record_json(r: &EpochRecord) -> Value {
-    json!([
-        r.epoch,
-        r.train_loss,
-        r.train_accuracy,
-        r.val_loss,
-        r.val_accuracy,
-        r.lr,
-        r.seconds
-    ])
-}
-
-fn record_from(v: &Value) -> Option<EpochRecord> {
-    let a = v.as_array()?;
-    let f = |i: usize| a.get(i).and_then(Value::as_f64);
-    Some(EpochRecord {
-        epoch: f(0)? as usize,
-        train_loss: f(1)?,
-        train_accuracy: f(2)?,
-        val_loss: f(3)?,
-        val_accuracy: f(4)?,
-        lr: f(5)?,
-        seconds: f(6)?,
-    })
 }
 
 impl Trainer {
@@ -249,30 +241,25 @@ impl Trainer {
         let mut bad_epochs = 0usize;
         let mut best = state_dict(model);
         let mut start = 0;
+        let mut settings = c.settings.clone();
+        self.remove_stale_temp_files();
         if let (true, Some(path)) = (resume, self.checkpoint_path()) {
             if path.is_file() {
-                let ck = checkpoint::load(&path)?;
-                set_state(model, &ck.model);
-                best = ck.best;
-                opt.load_state(ck.optimizer)?;
-                let t = &ck.trainer;
-                start = t["epochs_done"].as_u64().unwrap_or(0) as usize;
-                best_loss = t["best_loss"].as_f64().unwrap_or(f64::INFINITY);
-                bad_epochs = t["bad_epochs"].as_u64().unwrap_or(0) as usize;
-                history.best_epoch = t["best_epoch"].as_u64().unwrap_or(0) as usize;
-                history.records = t["records"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(record_from).collect())
-                    .unwrap_or_default();
-                if let (Some(s), Some(last), Some(base)) = (
-                    scheduler.as_deref_mut(),
-                    t["scheduler_epoch"].as_u64(),
-                    t["scheduler_base_lrs"].as_array(),
-                ) {
-                    s.load_state(opt, (last, base.iter().filter_map(Value::as_f64).collect()));
-                }
+                let r = self.resume(&path, model, opt, scheduler.as_deref_mut(), train)?;
+                set_state(model, &r.model);
+                best = r.best;
+                settings = r.settings;
+                let t = r.trainer;
+                (start, best_loss, bad_epochs) = (t.epochs_done, t.best_loss, t.bad_epochs);
+                history.best_epoch = t.best_epoch;
+                history.records = t.records;
                 if c.verbose {
                     println!("resumed from {} after epoch {start}", path.display());
+                }
+                // A kill while the last run wrote its plot may have left it
+                // empty or stale: redraw both from the checkpoint's records.
+                if let Some(dir) = &c.out_dir {
+                    write_metrics(dir, &history.records, c.label_smoothing)?;
                 }
             }
         }
@@ -382,50 +369,29 @@ impl Trainer {
             if let Some(dir) = &c.out_dir {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| TrainError::Output(format!("{}: {e}", dir.display())))?;
-                let (sched_epoch, base) = scheduler
-                    .as_deref()
-                    .map(|s| s.state())
-                    .unwrap_or((0, Vec::new()));
-                let trainer = json!({
-                    "epochs_done": epoch + 1,
-                    "best_loss": best_loss,
-                    "bad_epochs": bad_epochs,
-                    "best_epoch": history.best_epoch,
-                    "records": history.records.iter().map(record_json).collect::<Vec<_>>(),
-                    "scheduler_epoch": sched_epoch,
-                    "scheduler_base_lrs": base,
-                });
+                let trainer = TrainerState {
+                    epochs_done: epoch + 1,
+                    best_loss,
+                    bad_epochs,
+                    best_epoch: history.best_epoch,
+                    records: history.records.clone(),
+                    scheduler: scheduler.as_deref().map(|s| {
+                        let (last_epoch, base) = s.state();
+                        SchedulerState {
+                            last_epoch,
+                            base_lrs: base.into_iter().map(checkpoint::Float).collect(),
+                        }
+                    }),
+                };
                 let ck = Checkpoint {
                     model: state_dict(model),
                     best: best.clone(),
                     optimizer: opt.state(),
                     trainer,
+                    settings: settings.clone(),
                 };
                 checkpoint::save(&dir.join("checkpoint.safetensors"), &ck)?;
-                write_csv(&dir.join("metrics.csv"), &history.records)
-                    .map_err(|e| TrainError::Output(e.to_string()))?;
-                let series = |f: fn(&EpochRecord) -> f64| {
-                    history
-                        .records
-                        .iter()
-                        .map(|r| (r.epoch as f64, f(r)))
-                        .collect::<Vec<_>>()
-                };
-                plot_curves(
-                    &dir.join("curves.png"),
-                    &[
-                        (
-                            train_loss_label(c.label_smoothing),
-                            series(|r| r.train_loss),
-                        ),
-                        ("validation".into(), series(|r| r.val_loss)),
-                    ],
-                    &[
-                        ("train".into(), series(|r| r.train_accuracy)),
-                        ("validation".into(), series(|r| r.val_accuracy)),
-                    ],
-                )
-                .map_err(TrainError::Output)?;
+                write_metrics(dir, &history.records, c.label_smoothing)?;
             }
             if c.patience.is_some_and(|p| bad_epochs >= p) {
                 history.stopped_early = true;
@@ -441,6 +407,87 @@ impl Trainer {
         model.eval();
         Ok(history)
     }
+}
+
+impl Trainer {
+    /// Loads the checkpoint at `path` and restores it into `opt` and
+    /// `scheduler` after checking it against this run (see
+    /// [`checkpoint::restore`]); reports settings `--force` changed.
+    fn resume(
+        &self,
+        path: &Path,
+        model: &Sequential<f32>,
+        opt: &mut dyn Optimizer<f32>,
+        scheduler: Option<&mut Scheduler<Box<dyn Schedule>>>,
+        train: &InMemory,
+    ) -> Result<checkpoint::Restored, TrainError> {
+        let c = &self.config;
+        let ck = checkpoint::load(path)?;
+        let expect = ResumeCheck {
+            settings: c.settings.as_ref(),
+            force: c.force_resume,
+            batches_per_epoch: DataLoader::new(train, Regime::MiniBatch(c.batch_size))
+                .batches_per_epoch(),
+            per_batch: c.schedule_step == ScheduleStep::PerBatch,
+        };
+        let restored = checkpoint::restore(path, ck, model, opt, scheduler, &expect)?;
+        for d in &restored.forced {
+            eprintln!(
+                "--force: {} continues with {} (the checkpoint has {})",
+                d.setting, d.given, d.checkpoint
+            );
+        }
+        Ok(restored)
+    }
+
+    /// Removes temporary files a killed run left in the output directory
+    /// (see [`crate::nn::state::remove_stale_temp_files`]); a failure is
+    /// only a warning, since nothing of this run depends on it.
+    fn remove_stale_temp_files(&self) {
+        let Some(dir) = &self.config.out_dir else {
+            return;
+        };
+        match crate::nn::state::remove_stale_temp_files(dir) {
+            Ok(removed) => {
+                for f in removed.iter().filter(|_| self.config.verbose) {
+                    println!("removed {}, left by a run that was killed", f.display());
+                }
+            }
+            Err(e) => eprintln!(
+                "warning: cannot look for stale temporary files in {}: {e}",
+                dir.display()
+            ),
+        }
+    }
+}
+
+/// Writes `metrics.csv` and draws `curves.png` in `dir` from `records`,
+/// each atomically (a kill leaves the previous file, never a partial one).
+fn write_metrics(
+    dir: &Path,
+    records: &[EpochRecord],
+    label_smoothing: f64,
+) -> Result<(), TrainError> {
+    write_csv(&dir.join("metrics.csv"), records)
+        .map_err(|e| TrainError::Output(format!("{}: {e}", dir.join("metrics.csv").display())))?;
+    let series = |f: fn(&EpochRecord) -> f64| {
+        records
+            .iter()
+            .map(|r| (r.epoch as f64, f(r)))
+            .collect::<Vec<_>>()
+    };
+    plot_curves(
+        &dir.join("curves.png"),
+        &[
+            (train_loss_label(label_smoothing), series(|r| r.train_loss)),
+            ("validation".into(), series(|r| r.val_loss)),
+        ],
+        &[
+            ("train".into(), series(|r| r.train_accuracy)),
+            ("validation".into(), series(|r| r.val_accuracy)),
+        ],
+    )
+    .map_err(TrainError::Output)
 }
 
 /// The legend of the training-loss curve: it says when the loss minimised

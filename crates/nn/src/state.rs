@@ -294,13 +294,18 @@ pub fn write_tensors<T: Element>(
         .collect::<Result<_, _>>()
         .map_err(format)?;
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(format)?;
-    write_atomically(path, &bytes)
+    write_atomically(path, &bytes).map_err(|source| StateError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes `bytes` to [`temp_path`]`(path)`, flushes it to disk and renames
-/// it over `path`; on failure the temporary file is removed and `path` is
-/// untouched.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+/// it over `path`: a kill leaves the previous file or the new one, never a
+/// partial one. On failure the temporary file is removed and `path` is
+/// untouched. Every file chainrule saves (weights, checkpoints, metrics,
+/// plots) goes through here, so [`remove_stale_temp_files`] knows them all.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = temp_path(path);
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -311,10 +316,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    written.map_err(|source| StateError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    written
 }
 
 /// A file's tensors by name: (shape, values widened to f64).
