@@ -7,7 +7,7 @@
 
 use chainrule_tape::error::{Error, ErrorKind, Result};
 use chainrule_tape::shape::{
-    add_size, contiguous_strides, fmt_shape, normalize_axis, numel, try_numel, Shape,
+    add_size, contiguous_strides, fmt_shape, normalize_axis, numel, try_filled, try_numel, Shape,
 };
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
@@ -143,7 +143,7 @@ pub(crate) fn put_add<T: Element>(
     shape: &[usize],
 ) -> Result<Var<T>> {
     let n = numel(shape);
-    let mut data = vec![T::zero(); n];
+    let mut data = try_filled("put_add", n, T::zero())?;
     for (&i, &v) in indices.iter().zip(x.value().data()) {
         if i >= n {
             return Err(Error::argument(

@@ -342,3 +342,21 @@ fn matmul_with_an_empty_inner_dimension_writes_zeros() {
     let b = g32.leaf(Tensor::<f32>::try_from_vec([5, 3], vec![0.5; 15]).unwrap());
     assert_eq!(a.try_matmul(&b).unwrap().shape(), &[2, 0, 3]);
 }
+
+/// Found by the shapes fuzz target: padding and broadcasting to a valid but
+/// unobtainable size (10¹⁰ elements and more) aborted in the kernels'
+/// allocations; they now reserve fallibly.
+#[test]
+fn outputs_larger_than_memory_are_errors_in_pad_and_broadcasting() {
+    let (_g, x) = leaf(&[2, 3]);
+    let e = err(x.try_pad(&[1 << 40, 1 << 40], 0.0));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    let e = err(x.try_broadcast_to(&[1 << 40, 2, 3]));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+    // [2²⁰, 1] + [1, 2²⁰]: 2⁴⁰ elements (8 TiB), within the limit but not memory.
+    let g = Graph::new();
+    let a = g.leaf(Tensor::from_vec([1 << 20, 1], vec![0.5f64; 1 << 20]));
+    let b = g.leaf(Tensor::from_vec([1, 1 << 20], vec![0.5f64; 1 << 20]));
+    let e = err(a.try_add(&b));
+    assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
+}

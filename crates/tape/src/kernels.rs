@@ -51,7 +51,9 @@ fn build_chunks<T: Copy + Send>(
     n: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<T>]) -> usize + Sync,
 ) -> Vec<T> {
-    build_rows(n, CHUNK, |i, dst| fill(i * CHUNK, dst))
+    build_rows(Vec::with_capacity(n), n, CHUNK, |i, dst| {
+        fill(i * CHUNK, dst)
+    })
 }
 
 /// In-place `a[i] = f(a[i], b[i])`.
@@ -89,7 +91,9 @@ fn row_offsets<const K: usize>(
     offs
 }
 
-/// A new vector of `n` elements built row by row: `fill(row_index, row)` is
+/// `n` elements built row by row into `out` (empty, with room for at least
+/// `n`, so that callers whose output can outgrow their inputs reserve it
+/// fallibly first): `fill(row_index, row)` is
 /// called once for each row of `last` elements (inline for small outputs, in
 /// parallel across rows for large ones), writes the row's elements in order
 /// from the first, and returns how many it wrote. The buffer is never zeroed
@@ -99,14 +103,16 @@ fn row_offsets<const K: usize>(
 /// If a `fill` reports fewer elements than its row holds (a kernel bug;
 /// the check keeps uninitialised memory from ever being read).
 fn build_rows<T: Copy + Send>(
+    mut out: Vec<T>,
     n: usize,
     last: usize,
     fill: impl Fn(usize, &mut [MaybeUninit<T>]) -> usize + Sync,
 ) -> Vec<T> {
+    assert!(out.is_empty(), "build_rows writes into an empty buffer");
     if n == 0 {
-        return Vec::new();
+        return out;
     }
-    let mut out: Vec<T> = Vec::with_capacity(n);
+    // Slicing the spare capacity panics unless `out` has room for `n`.
     let spare = &mut out.spare_capacity_mut()[..n];
     let fill_row = |r: usize, dst: &mut [MaybeUninit<T>]| {
         let written = fill(r, dst);
@@ -174,15 +180,15 @@ fn coalesce<const K: usize>(shape: &[usize], strides: [&[usize]; K]) -> (Shape, 
     (out_shape, out_strides)
 }
 
-/// Elementwise `f(a, b)` with NumPy broadcasting to `out_shape`.
+/// Elementwise `f(a, b)` with NumPy broadcasting to `out_shape`, written
+/// into `buffer` (empty, with room for `∏ out_shape` elements).
 /// `sa` and `sb` are the operands' broadcast strides (0 on broadcast dimensions).
 pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
-    a: &[T],
-    sa: &[usize],
-    b: &[T],
-    sb: &[usize],
+    (a, sa): (&[T], &[usize]),
+    (b, sb): (&[T], &[usize]),
     out_shape: &[usize],
     f: impl Fn(T, T) -> T + Sync + Send,
+    buffer: Vec<T>,
 ) -> Vec<T> {
     let n = numel(out_shape);
     if out_shape.is_empty() {
@@ -228,16 +234,18 @@ pub fn binary_broadcast<T: Copy + Send + Sync + Default>(
             }
         }
     };
-    build_rows(n, last, fill)
+    build_rows(buffer, n, last, fill)
 }
 
-/// Copies a strided view of `x` into a new contiguous buffer of `out_shape`.
+/// Copies a strided view of `x` into `buffer` (empty, with room for
+/// `∏ out_shape` elements), contiguous in `out_shape`.
 /// `src_strides[d]` is the step in `x` for dimension `d` of the output
 /// (0 for broadcast dimensions). Used by permute, transpose and broadcast_to.
 pub fn gather_strided<T: Copy + Send + Sync + Default>(
     x: &[T],
     out_shape: &[usize],
     src_strides: &[usize],
+    buffer: Vec<T>,
 ) -> Vec<T> {
     let n = numel(out_shape);
     if out_shape.is_empty() {
@@ -264,7 +272,7 @@ pub fn gather_strided<T: Copy + Send + Sync + Default>(
             dst.len()
         }
     };
-    build_rows(n, last, fill)
+    build_rows(buffer, n, last, fill)
 }
 
 /// Reduces `x` (of `shape`) over the sorted axes `axes` with `combine`,
@@ -442,12 +450,11 @@ mod tests {
         let x: Vec<f64> = (0..n * c * h * w).map(|i| i as f64 * 0.5).collect();
         let s: Vec<f64> = (0..c).map(|i| i as f64 + 1.0).collect();
         let out = binary_broadcast(
-            &x,
-            &[c * h * w, h * w, w, 1],
-            &s,
-            &[0, 1, 0, 0],
+            (&x, &[c * h * w, h * w, w, 1]),
+            (&s, &[0, 1, 0, 0]),
             &[n, c, h, w],
             |a, b| a * b,
+            Vec::with_capacity(n * c * h * w),
         );
         for (i, &o) in out.iter().enumerate() {
             assert_eq!(o, x[i] * s[(i / (h * w)) % c], "element {i}");
@@ -526,9 +533,17 @@ mod tests {
         // [2, 3] + [3] and [2, 1] + [1, 3]
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let b = [10.0, 20.0, 30.0];
-        let out = binary_broadcast(&a, &[3, 1], &b, &[0, 1], &[2, 3], |x, y| x + y);
+        let buffer = || Vec::with_capacity(6);
+        let out = binary_broadcast(
+            (&a, &[3, 1]),
+            (&b, &[0, 1]),
+            &[2, 3],
+            |x, y| x + y,
+            buffer(),
+        );
         assert_eq!(out, vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
-        let out = binary_broadcast(&[1.0, 2.0], &[1, 0], &b, &[0, 1], &[2, 3], |x, y| x * y);
+        let (a2, s2) = ([1.0, 2.0], [1, 0]);
+        let out = binary_broadcast((&a2, &s2), (&b, &[0, 1]), &[2, 3], |x, y| x * y, buffer());
         assert_eq!(out, vec![10.0, 20.0, 30.0, 20.0, 40.0, 60.0]);
     }
 }

@@ -239,6 +239,14 @@ pub fn add_size(op: &'static str, what: &str, a: usize, b: usize) -> Result<usiz
 /// naming `op` when the allocator refuses the buffer (instead of aborting
 /// the process, as `vec![v; n]` does).
 pub fn try_filled<T: Clone>(op: &'static str, n: usize, v: T) -> Result<Vec<T>> {
+    let mut out = try_with_capacity(op, n)?;
+    out.resize(n, v);
+    Ok(out)
+}
+
+/// An empty vector with room for `n` elements, or an
+/// [`ErrorKind::Overflow`] error naming `op` when the allocator refuses it.
+pub fn try_with_capacity<T>(op: &'static str, n: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| {
         overflow(
@@ -249,7 +257,6 @@ pub fn try_filled<T: Clone>(op: &'static str, n: usize, v: T) -> Result<Vec<T>> 
             ),
         )
     })?;
-    out.resize(n, v);
     Ok(out)
 }
 

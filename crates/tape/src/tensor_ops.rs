@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::kernels;
 use crate::shape::{
     broadcast_axes, broadcast_shapes, broadcast_strides, check_broadcastable, contiguous_strides,
-    fmt_shape, reduced_shape, Shape,
+    fmt_shape, numel, reduced_shape, try_with_capacity, Shape,
 };
 use crate::tensor::Tensor;
 
@@ -59,7 +59,11 @@ impl<T: Element> Tensor<T> {
         }
         let sa = broadcast_strides(self.shape(), &out);
         let sb = broadcast_strides(other.shape(), &out);
-        let data = kernels::binary_broadcast(self.data(), &sa, other.data(), &sb, &out, f);
+        // The output can outgrow both operands ([N, 1] + [1, M]): reserved
+        // fallibly, so a refused allocation is an error, not an abort.
+        let buffer = try_with_capacity(op, numel(&out))?;
+        let data =
+            kernels::binary_broadcast((self.data(), &sa), (other.data(), &sb), &out, f, buffer);
         Ok(Tensor::from_parts(out, data))
     }
 
@@ -106,11 +110,12 @@ impl<T: Element> Tensor<T> {
         if self.numel() == 1 {
             return Tensor::try_full(shape, self.data()[0]);
         }
-        crate::shape::try_numel("broadcast_to", shape)?;
+        let n = crate::shape::try_numel("broadcast_to", shape)?;
+        let buffer = try_with_capacity("broadcast_to", n)?;
         let strides = broadcast_strides(self.shape(), shape);
         Ok(Tensor::from_parts(
             shape.into(),
-            kernels::gather_strided(self.data(), shape, &strides),
+            kernels::gather_strided(self.data(), shape, &strides, buffer),
         ))
     }
 
@@ -138,7 +143,12 @@ impl<T: Element> Tensor<T> {
         let strides: Shape = perm.iter().map(|&p| src[p]).collect();
         Ok(Tensor::from_parts(
             out_shape.clone(),
-            kernels::gather_strided(self.data(), &out_shape, &strides),
+            kernels::gather_strided(
+                self.data(),
+                &out_shape,
+                &strides,
+                Vec::with_capacity(self.numel()),
+            ),
         ))
     }
 }
