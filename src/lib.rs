@@ -11,9 +11,10 @@ pub use chainrule_ops as ops;
 pub use chainrule_optim as optim;
 pub use chainrule_tape as tape;
 
-pub mod explain;
-pub mod fuzzing;
-pub mod training;
+/// The training helper (`Trainer`, checkpoints, metrics, plots): the
+/// `chainrule-train` crate, with the `train` feature.
+#[cfg(feature = "train")]
+pub use chainrule_train as training;
 
 /// The names most programs use.
 pub mod prelude {

@@ -20,7 +20,9 @@ pub mod matmul;
 pub mod norm;
 pub mod pool;
 pub mod reduce;
+#[cfg(feature = "strategies")]
 pub mod registry;
+#[cfg(feature = "strategies")]
 mod registry_nn;
 pub mod shape_ops;
 pub mod softmax;

@@ -8,10 +8,10 @@ use chainrule::optim::{
     optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler, OPTIMIZER_NAMES,
 };
 use chainrule::prelude::*;
-use chainrule::training::metrics::{evaluate, plot_curves, Series};
-use chainrule::training::models::{cnn, mlp};
-use chainrule::training::splits::{fashion_splits, Splits};
-use chainrule::training::{History, ScheduleStep, Trainer, TrainerConfig};
+use chainrule_cli::models::{cnn, mlp};
+use chainrule_train::metrics::{evaluate, plot_curves, Series};
+use chainrule_train::splits::{fashion_splits, Splits};
+use chainrule_train::{History, ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -73,7 +73,7 @@ fn run(spec: &RunSpec, data: &Splits) -> Result<RunResult, String> {
         false,
     ) {
         Ok(h) => h,
-        Err(chainrule::training::TrainError::Diverged { .. }) => {
+        Err(chainrule_train::TrainError::Diverged { .. }) => {
             return Ok(RunResult {
                 spec: spec.clone(),
                 history: History::default(),
@@ -189,7 +189,7 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         );
         for r in &results {
             let last = r.history.records.last();
-            let f = |g: fn(&chainrule::training::EpochRecord) -> f64| last.map_or(f64::NAN, g);
+            let f = |g: fn(&chainrule_train::EpochRecord) -> f64| last.map_or(f64::NAN, g);
             println!(
                 "{:<10} {:>9.1e} {:>11.4} {:>9.4} {:>9.4} {:>9.4} {:>8.1}",
                 r.spec.optimizer,
@@ -210,7 +210,7 @@ pub fn compare(args: &CompareArgs) -> ExitCode {
         let csv_path = args.out.join("compare.csv");
         write_atomically(&csv_path, csv.as_bytes())
             .map_err(|e| format!("{}: {e}", csv_path.display()))?;
-        let series = |f: fn(&chainrule::training::EpochRecord) -> f64| -> Vec<Series> {
+        let series = |f: fn(&chainrule_train::EpochRecord) -> f64| -> Vec<Series> {
             results
                 .iter()
                 .map(|r| {

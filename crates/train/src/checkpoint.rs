@@ -21,7 +21,7 @@ use crate::nn::state::{
 use crate::nn::Sequential;
 use crate::optim::{Optimizer, OptimizerState, ParamState, Schedule, Scheduler};
 use crate::tape::Tensor;
-use crate::training::{EpochRecord, TrainError};
+use crate::{EpochRecord, TrainError};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -240,7 +240,8 @@ fn subset_copy(name: &str, leave_out: Option<&str>) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("chainrule-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let subset = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/fashion-mnist-subset");
+    let subset =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/fashion-mnist-subset");
     for f in [
         "train-images-idx3-ubyte",
         "train-labels-idx1-ubyte",

@@ -369,7 +369,7 @@ fn a_long_variable_name_does_not_widen_every_row() {
 }
 
 mod library {
-    use chainrule::explain::{explain_bytes, ExplainError};
+    use chainrule_cli::explain::{explain_bytes, ExplainError};
 
     #[test]
     fn explain_bytes_reads_the_expression_then_the_words() {

@@ -1,6 +1,6 @@
 //! The `chainrule` command line.
 
-use chainrule::explain;
+use chainrule_cli::explain;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

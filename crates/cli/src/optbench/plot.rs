@@ -2,7 +2,7 @@
 
 use super::problems::Problem;
 use super::Outcome;
-use chainrule::training::plotting::{color, text_available};
+use chainrule_train::plotting::{color, text_available};
 use contour::ContourBuilder;
 use plotters::prelude::*;
 use std::path::Path;

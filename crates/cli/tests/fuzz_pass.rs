@@ -1,11 +1,11 @@
 //! The bounded fuzz pass of the README's test command: every fuzz target
-//! (`chainrule::fuzzing`) runs over its committed seeds (`fuzz/seeds/T`),
+//! (`chainrule_cli::fuzzing`) runs over its committed seeds (`fuzz/seeds/T`),
 //! every crash ever found (`fuzz/regressions/T`, replayed as regression
 //! tests), and a fixed number of seeded mutations of them, so the pass is
 //! deterministic and takes seconds. The coverage-guided long runs are
 //! `cargo fuzz run T` (docs/RELIABILITY.md).
 
-use chainrule::fuzzing;
+use chainrule_cli::fuzzing;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -14,6 +14,7 @@ use std::path::Path;
 /// The files of `fuzz/<kind>/<target>/`, sorted by name.
 fn inputs(kind: &str, target: &str) -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
         .join("fuzz")
         .join(kind)
         .join(target);

@@ -6,8 +6,8 @@ use chainrule::data::InMemory;
 use chainrule::nn::state::state_dict;
 use chainrule::optim::{optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler};
 use chainrule::prelude::*;
-use chainrule::training::models::mlp;
-use chainrule::training::{Augmentation, ScheduleStep, Trainer, TrainerConfig};
+use chainrule_cli::models::mlp;
+use chainrule_train::{Augmentation, ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::PathBuf;
@@ -118,8 +118,8 @@ fn early_stopping_restores_the_best_weights() {
 // ---- Checkpoint integrity, validation, settings and stale temporary files ----
 
 use chainrule::nn::state::{remove_stale_temp_files, temp_owner, temp_path};
-use chainrule::training::checkpoint::{self, Float, RunSettings};
-use chainrule::training::TrainError;
+use chainrule_train::checkpoint::{self, Float, RunSettings};
+use chainrule_train::TrainError;
 
 /// The settings a `chainrule train` run would record for [`run`]'s setup.
 fn settings(epochs: usize) -> RunSettings {

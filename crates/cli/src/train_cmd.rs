@@ -8,11 +8,11 @@ use chainrule::optim::{
     Scheduler, StepLr, OPTIMIZER_NAMES,
 };
 use chainrule::prelude::*;
-use chainrule::training::checkpoint::{Float, RunSettings};
-use chainrule::training::metrics::{confusion_table, evaluate};
-use chainrule::training::models::{apply_init, cnn, mlp, InitScheme};
-use chainrule::training::splits::{fashion_splits, Scaling, Splits};
-use chainrule::training::{Augmentation, ScheduleStep, Trainer, TrainerConfig};
+use chainrule_cli::models::{apply_init, cnn, mlp, InitScheme};
+use chainrule_train::checkpoint::{Float, RunSettings};
+use chainrule_train::metrics::{confusion_table, evaluate};
+use chainrule_train::splits::{fashion_splits, Scaling, Splits};
+use chainrule_train::{Augmentation, ScheduleStep, Trainer, TrainerConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::BTreeMap;

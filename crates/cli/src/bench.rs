@@ -228,7 +228,7 @@ fn mlp_epoch(data: FashionMnist) -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
     let FashionMnist { train, test, .. } = data;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-    let model = chainrule::training::models::bench_mlp(&mut rng);
+    let model = chainrule_cli::models::bench_mlp(&mut rng);
     let mut opt = adam_1e3(&model);
     let t = Instant::now();
     let (mut loss_sum, mut n) = (0.0f64, 0usize);
@@ -238,7 +238,7 @@ fn mlp_epoch(data: FashionMnist) -> serde_json::Value {
         n += b;
     }
     let epoch_sec = t.elapsed().as_secs_f64();
-    let eval = chainrule::training::metrics::evaluate(&model, &test, 10, 1000);
+    let eval = chainrule_train::metrics::evaluate(&model, &test, 10, 1000);
     json!({
         "workload": "mlp",
         "images": n,
@@ -252,7 +252,7 @@ fn mlp_epoch(data: FashionMnist) -> serde_json::Value {
 fn cnn_steps(train: chainrule::data::InMemory) -> serde_json::Value {
     use chainrule::data::{DataLoader, Regime};
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
-    let model = chainrule::training::models::bench_cnn(&mut rng);
+    let model = chainrule_cli::models::bench_cnn(&mut rng);
     let mut opt = adam_1e3(&model);
     // 205 batches of one shuffled epoch (938 batches of 64 in the full set).
     let batches: Vec<_> = DataLoader::new(&train, Regime::MiniBatch(64))
@@ -289,7 +289,7 @@ fn median_of_three<R>(mut f: impl FnMut() -> R) -> (f64, R) {
 
 /// `chainrule explain`'s library path on `expression` with every variable at 1.
 fn explain_at_ones(expression: &str, names: &[String]) -> usize {
-    use chainrule::explain::{explain, Request};
+    use chainrule_cli::explain::{explain, Request};
     let values: Vec<String> = names.iter().map(|n| format!("{n}=1")).collect();
     let request = Request {
         expression,

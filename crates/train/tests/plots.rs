@@ -1,8 +1,8 @@
 //! Plots and metrics are written atomically: through a temporary file
 //! beside the target, renamed over it, never left half-written.
 
-use chainrule::nn::state::write_atomically;
-use chainrule::training::metrics::{plot_curves, Series};
+use chainrule_nn::state::write_atomically;
+use chainrule_train::metrics::{plot_curves, Series};
 
 fn temp_files(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)

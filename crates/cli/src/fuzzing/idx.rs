@@ -2,9 +2,9 @@
 //! when they start with gzip's magic), and split in two as an image file
 //! and a label file through every check the Fashion-MNIST loader makes.
 
-use chainrule_data::fashion::parse_pair;
-use chainrule_data::idx::{read_idx_from, IdxExpect};
-use chainrule_data::Dataset;
+use chainrule::data::fashion::parse_pair;
+use chainrule::data::idx::{read_idx_from, IdxExpect};
+use chainrule::data::Dataset;
 
 /// The largest data section the target accepts: small, so that a header
 /// declaring a large (valid) set is refused instead of allocated.

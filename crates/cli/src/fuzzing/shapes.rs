@@ -5,11 +5,11 @@
 //! elements; backward through small results must not panic either.
 
 use super::ByteReader;
-use chainrule_ops::{
+use chainrule::ops::{
     avg_pool2d, concat, conv2d, conv_transpose2d, max_pool2d, one_hot, Indices, VarOps, Window,
 };
-use chainrule_tape::shape::{broadcast_shapes, extent};
-use chainrule_tape::{BackwardOptions, Graph, Result, Tensor, Var};
+use chainrule::tape::shape::{broadcast_shapes, extent};
+use chainrule::tape::{BackwardOptions, Graph, Result, Tensor, Var};
 
 /// Sizes the fuzzer draws from: real small sizes, and sizes so large that any
 /// output they reach is refused before allocation (≥ 2⁶⁰ elements), so a run
