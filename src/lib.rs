@@ -1,9 +1,48 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule
 //!
 //! A define-by-run deep-learning framework with higher-order reverse-mode
-//! automatic differentiation. This crate re-exports the workspace's crates;
-//! `use chainrule::prelude::*` brings in what user code needs.
+//! automatic differentiation. `use chainrule::prelude::*` brings in what user
+//! code needs.
+//!
+//! ```
+//! use chainrule::prelude::*;
+//!
+//! // Build the graph by running the code: y = tanh(w·x + b).
+//! let g = Graph::new();
+//! let x = g.leaf(Tensor::scalar(0.5f64));
+//! let w = g.leaf(Tensor::scalar(-1.5f64));
+//! let b = g.leaf(Tensor::scalar(0.2f64));
+//! let y = (&w * &x + &b).tanh();
+//!
+//! // First derivatives, kept in the graph, then differentiated again.
+//! let [dy_dw] = grad(&y, [&w], true);
+//! let [d2y_dw2] = grad(&dy_dw, [&w], false);
+//! // dy/dw = x·(1 − y²); d²y/dw² = −2·x²·y·(1 − y²).
+//! let (yv, xv) = (y.item(), 0.5);
+//! assert!((dy_dw.item() - xv * (1.0 - yv * yv)).abs() < 1e-12);
+//! assert!((d2y_dw2.item() + 2.0 * xv * xv * yv * (1.0 - yv * yv)).abs() < 1e-12);
+//! ```
+//!
+//! ## The crates
+//!
+//! This package is a facade: each module below re-exports one crate of the
+//! workspace, so a project depends on `chainrule` alone.
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`tape`] | `chainrule-tape` | tensors, the graph, the reverse-mode engine, `grad`, gradcheck, custom ops |
+//! | [`ops`] | `chainrule-ops` | every differentiable op beyond arithmetic, as methods through `VarOps` |
+//! | [`nn`] | `chainrule-nn` | the `Module` trait, layers, initializers, safetensors state dicts |
+//! | [`optim`] | `chainrule-optim` | optimizers, learning-rate schedules, gradient clipping |
+//! | [`data`] | `chainrule-data` | IDX and Fashion-MNIST reading, datasets, loaders, transforms |
+//! | `training` | `chainrule-train` | the `Trainer` loop helper, checkpoints, metrics, plots: only with the `train` feature |
+//!
+//! The library pulls in none of the program's dependencies (no clap,
+//! plotters, indicatif, mimalloc, contour or proptest; the `train` feature
+//! adds plotters and indicatif for the training helper's plots and progress
+//! bar). The `chainrule` program (`train`, `bench`, `gradcheck`, `explain`,
+//! …) is the separate `chainrule-cli` package in `crates/cli`.
 
 pub use chainrule_data as data;
 pub use chainrule_nn as nn;

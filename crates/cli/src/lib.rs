@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule-cli
 //!
 //! The `chainrule` program's library half: `explain` (the expression

@@ -86,7 +86,7 @@ impl Dataset for InMemory {
     }
 }
 
-/// A batch: inputs [B, shape…] and class labels [B].
+/// A batch: inputs `[B, shape…]` and class labels `[B]`.
 #[derive(Clone, Debug)]
 pub struct Batch {
     /// Inputs.

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule-nn
 //!
 //! Modules as in `torch.nn`: the [`Module`] trait (forward on `Var`s, named

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule-tape
 //!
 //! Tensors, the define-by-run graph (a `slotmap` arena), the reverse-mode
@@ -8,6 +8,22 @@
 //! ([`Var::from_op`]); [`Var::backward`] walks the nodes from the newest to
 //! the oldest, calling each op's backward (written in differentiable ops, so
 //! [`grad`] with `create_graph` can go again), and frees what it walked.
+//!
+//! ```
+//! use chainrule_tape::{gradcheck, Graph, Tensor};
+//!
+//! // y = x³ + 2x, elementwise; backward fills x's gradient 3x² + 2.
+//! let g = Graph::new();
+//! let x = g.leaf(Tensor::from_vec([3], vec![-1.0f64, 0.5, 2.0]));
+//! let y = &(&(&x * &x) * &x) + &(&x * 2.0);
+//! y.sum_to(&[]).backward();
+//! assert_eq!(x.grad().unwrap().data(), &[5.0, 2.75, 14.0]);
+//!
+//! // The same derivative, checked against central finite differences.
+//! let report = gradcheck(|v| (&(&(&v[0] * &v[0]) * &v[0]) + &(&v[0] * 2.0)).sum_to(&[]),
+//!                        &[Tensor::from_vec([3], vec![-1.0, 0.5, 2.0])]);
+//! assert!(report.passed(), "{report}");
+//! ```
 
 pub mod anomaly;
 pub mod arith;

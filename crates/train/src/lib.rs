@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule-train
 //!
 //! Training on labelled data: a training loop

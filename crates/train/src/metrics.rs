@@ -22,7 +22,7 @@ pub struct Evaluation {
     pub loss: f64,
     /// Fraction classified correctly.
     pub accuracy: f64,
-    /// confusion[true][predicted].
+    /// `confusion[true][predicted]`: how many of class `true` were predicted as `predicted`.
     pub confusion: Vec<Vec<usize>>,
 }
 
