@@ -8,16 +8,19 @@
 //! graph is retained, each visited non-leaf node is removed from the arena
 //! too. There is no recursion, so a chain of a million ops needs no stack.
 
+use crate::anomaly::BackwardScopeGuard;
 use crate::element::Element;
 use crate::error::{Error, ErrorKind, Result};
-use crate::graph::{GraphInner, Input, NodeKey, Scratch};
-use crate::op::BackwardContext;
+use crate::graph::{GraphInner, Input, Leaf, Node, NodeKey, Scratch};
+use crate::op::{BackwardContext, Op};
 use crate::shape::fmt_shape;
 use crate::tensor::Tensor;
 use crate::var::{NodeRef, Var};
-use slotmap::SecondaryMap;
+use slotmap::{SecondaryMap, SlotMap};
 use smallvec::SmallVec;
+use std::cell::RefMut;
 use std::collections::BinaryHeap;
+use std::panic::Location;
 use std::rc::Rc;
 
 /// Options for [`Var::backward_with`].
@@ -95,15 +98,14 @@ fn run<T: Element>(
             heap: BinaryHeap::new(),
         },
     };
-    let result = walk(
+    let pass = Pass::new(
         graph,
-        &mut scratch,
-        roots,
         sink,
         create_graph,
         retain_graph || create_graph,
         trace,
     );
+    let result = walk(pass, &mut scratch, roots);
     // Gradients left behind by an error are dropped here, never carried over.
     scratch.grads.clear();
     scratch.heap.clear();
@@ -121,129 +123,197 @@ pub(crate) struct RawStep<T: Element> {
     pub contributions: Vec<(usize, Option<NodeKey>, Tensor<T>)>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The chain rule. Nodes are popped newest first; every consumer of a node
+/// was created after it, so by then ∂L/∂node is complete. The node's op maps
+/// it to one gradient per input, and each is added into that input's slot.
+/// Everything else a pass does (hooks, capture, trace, retained gradients,
+/// leaves, checks) is a call on [`Pass`] or [`Step`].
 fn walk<T: Element>(
-    graph: &Rc<GraphInner<T>>,
+    mut pass: Pass<'_, '_, T>,
     scratch: &mut Scratch<T>,
     roots: Vec<(NodeKey, Var<T>)>,
-    sink: Sink<'_>,
-    create_graph: bool,
-    retain: bool,
-    mut trace: Option<&mut Vec<RawStep<T>>>,
 ) -> Result<SecondaryMap<NodeKey, Var<T>>> {
     let Scratch { grads, heap } = scratch;
-    let mut captured: SecondaryMap<NodeKey, Var<T>> = SecondaryMap::new();
-    let retain_grads = graph.retain_grads.get();
-    let retain = retain || retain_grads;
-    let anomaly = crate::anomaly::is_anomaly_enabled();
-
-    // Nodes created before the earliest target cannot lead to a target.
-    let min_seq = match &sink {
-        Sink::Leaves | Sink::Observe => 0,
-        Sink::Capture(targets) => {
-            let nodes = graph.nodes.borrow();
-            targets
-                .iter()
-                .filter_map(|k| nodes.get(*k).map(|n| n.seq))
-                .min()
-                .unwrap_or(u64::MAX)
-        }
-    };
     for (key, g) in roots {
-        let seq = graph
-            .nodes
-            .borrow()
-            .get(key)
-            .map(|n| n.seq)
-            .ok_or_else(graph_freed)?;
+        let seq = pass.seq_of(key)?;
         if accumulate(grads, key, g)? {
             heap.push((seq, key));
         }
     }
-
     while let Some((_, key)) = heap.pop() {
-        let mut grad = grads.remove(key).expect("a queued node has a gradient");
-        // Gather what backward needs, then release the arena so the op may
-        // record new nodes (create_graph) while it runs.
-        let mut nodes = graph.nodes.borrow_mut();
-        let has_hooks = nodes
-            .get(key)
-            .ok_or_else(graph_freed)?
-            .extra
-            .as_ref()
-            .is_some_and(|e| !e.hooks.is_empty());
-        if has_hooks {
-            drop(nodes);
-            grad = run_hooks(graph, key, grad)?;
-            nodes = graph.nodes.borrow_mut();
+        let grad = grads.remove(key).expect("a queued node has a gradient");
+        let (mut nodes, grad) = pass.after_hooks(key, grad)?;
+        let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
+        pass.observe(key, node, &grad);
+        if let Some(leaf) = node.leaf_mut() {
+            pass.deliver(leaf, &grad);
+            continue;
         }
-        if let Sink::Capture(targets) = &sink {
-            if targets.contains(&key) {
-                captured.insert(key, grad.clone());
+        // Dropping `step` (after this iteration, on an early return or in a
+        // panic) puts the op back into a retained node.
+        let step = pass.take_step(nodes, key)?;
+        let input_grads = step.op.backward(&BackwardContext {
+            inputs: &step.inputs.vars,
+            output: &step.output,
+            grad: &grad,
+            needs_grad: &step.inputs.needs,
+            create_graph: pass.create_graph,
+        })?;
+        drop(grad); // consumed: freed before the inputs' gradients grow
+        step.check_count(input_grads.len())?;
+        for (i, g) in input_grads.into_iter().enumerate() {
+            let (Some((k, seq)), Some(g)) = (step.target(i), g) else {
+                continue;
+            };
+            step.check_gradient(i, &g, pass.anomaly)?;
+            pass.record(i, k, &g);
+            if accumulate(grads, k, g)? {
+                heap.push((seq, k));
             }
         }
-        if let Some(t) = trace.as_deref_mut() {
+    }
+    Ok(pass.captured)
+}
+
+type Arena<T> = SlotMap<NodeKey, Node<T>>;
+
+/// One backward pass: its settings, and what it does with each node's
+/// complete gradient besides the chain rule (hooks, capture for `grad()`,
+/// the trace, retained gradients, leaves' gradients).
+struct Pass<'g, 'a, T: Element> {
+    graph: &'g Rc<GraphInner<T>>,
+    sink: Sink<'a>,
+    trace: Option<&'a mut Vec<RawStep<T>>>,
+    /// Backward passes graph values to ops, so it records itself.
+    create_graph: bool,
+    /// Keep walked nodes (retain_graph, create_graph or `retain_grads`).
+    retain: bool,
+    /// Store each node's gradient in the node (the graph's `retain_grads`).
+    retain_grads: bool,
+    /// Anomaly mode was on when the pass started.
+    anomaly: bool,
+    /// Inputs created before this sequence number cannot lead to a target.
+    min_seq: u64,
+    /// The targets' gradients (`Sink::Capture`).
+    captured: SecondaryMap<NodeKey, Var<T>>,
+}
+
+impl<'g, 'a, T: Element> Pass<'g, 'a, T> {
+    fn new(
+        graph: &'g Rc<GraphInner<T>>,
+        sink: Sink<'a>,
+        create_graph: bool,
+        retain: bool,
+        trace: Option<&'a mut Vec<RawStep<T>>>,
+    ) -> Self {
+        let retain_grads = graph.retain_grads.get();
+        // Nodes created before the earliest target cannot lead to a target.
+        let min_seq = match &sink {
+            Sink::Leaves | Sink::Observe => 0,
+            Sink::Capture(targets) => {
+                let nodes = graph.nodes.borrow();
+                targets
+                    .iter()
+                    .filter_map(|k| nodes.get(*k).map(|n| n.seq))
+                    .min()
+                    .unwrap_or(u64::MAX)
+            }
+        };
+        Pass {
+            graph,
+            sink,
+            trace,
+            create_graph,
+            retain: retain || retain_grads,
+            retain_grads,
+            anomaly: crate::anomaly::is_anomaly_enabled(),
+            min_seq,
+            captured: SecondaryMap::new(),
+        }
+    }
+
+    fn seq_of(&self, key: NodeKey) -> Result<u64> {
+        let nodes = self.graph.nodes.borrow();
+        nodes.get(key).map(|n| n.seq).ok_or_else(graph_freed)
+    }
+
+    /// The arena, borrowed, and the node's final gradient: `grad` after the
+    /// node's hooks, which run with the arena released (they may record ops).
+    fn after_hooks(&self, key: NodeKey, grad: Var<T>) -> Result<(RefMut<'g, Arena<T>>, Var<T>)> {
+        let nodes = self.graph.nodes.borrow_mut();
+        let node = nodes.get(key).ok_or_else(graph_freed)?;
+        if node.extra.as_ref().is_none_or(|e| e.hooks.is_empty()) {
+            return Ok((nodes, grad));
+        }
+        drop(nodes);
+        let grad = run_hooks(self.graph, key, grad)?;
+        Ok((self.graph.nodes.borrow_mut(), grad))
+    }
+
+    /// Keeps the node's complete gradient where this pass wants it: captured
+    /// for `grad()`, a new trace step, the node's retained gradient.
+    fn observe(&mut self, key: NodeKey, node: &mut Node<T>, grad: &Var<T>) {
+        if let Sink::Capture(targets) = &self.sink {
+            if targets.contains(&key) {
+                self.captured.insert(key, grad.clone());
+            }
+        }
+        if let Some(t) = self.trace.as_deref_mut() {
             t.push(RawStep {
                 key,
                 upstream: grad.value().clone(),
                 contributions: Vec::new(),
             });
         }
-        let node = nodes.get_mut(key).ok_or_else(graph_freed)?;
-        if retain_grads {
+        if self.retain_grads {
             node.extra_mut().grad = Some(grad.value().clone());
         }
-        if let Some(leaf) = node.leaf_mut() {
-            if let Sink::Leaves = sink {
-                let g = grad.value();
-                match &leaf.param {
-                    Some(p) => p.accumulate_grad(g),
-                    None => match &mut leaf.grad {
-                        Some(acc) => crate::tensor_ops::add_assign(acc, g),
-                        slot @ None => *slot = Some(g.clone()),
-                    },
-                }
+    }
+
+    /// Adds a leaf's gradient into the leaf or its parameter (`backward()` only).
+    fn deliver(&self, leaf: &mut Leaf<T>, grad: &Var<T>) {
+        if let Sink::Leaves = self.sink {
+            let g = grad.value();
+            match &leaf.param {
+                Some(p) => p.accumulate_grad(g),
+                None => match &mut leaf.grad {
+                    Some(acc) => crate::tensor_ops::add_assign(acc, g),
+                    slot @ None => *slot = Some(g.clone()),
+                },
             }
-            continue;
         }
-        let as_var = |value: Tensor<T>, k: NodeKey| {
-            if create_graph {
-                Var::from_node(
-                    value,
-                    NodeRef {
-                        graph: graph.clone(),
-                        key: k,
-                    },
-                )
-            } else {
-                Var::constant(value)
-            }
-        };
+    }
+
+    /// Adds input `i`'s gradient to the current trace step.
+    fn record(&mut self, i: usize, key: NodeKey, g: &Var<T>) {
+        if let Some(t) = self.trace.as_deref_mut() {
+            let step = t.last_mut().expect("observe pushed the step");
+            step.contributions.push((i, Some(key), g.value().clone()));
+        }
+    }
+
+    /// A value as an op's backward sees it: a live graph node under
+    /// `create_graph`, else a constant.
+    fn as_var(&self, value: Tensor<T>, key: NodeKey) -> Var<T> {
+        if self.create_graph {
+            let graph = self.graph.clone();
+            Var::from_node(value, NodeRef { graph, key })
+        } else {
+            Var::constant(value)
+        }
+    }
+
+    /// Takes the node's op out (without `retain`, the whole node) and
+    /// gathers what its backward sees. Releases the arena.
+    fn take_step(&self, mut nodes: RefMut<'g, Arena<T>>, key: NodeKey) -> Result<Step<'g, T>> {
         let node = &nodes[key];
-        let site = if anomaly {
+        let site = if self.anomaly {
             node.extra.as_ref().and_then(|e| e.site)
         } else {
             None
         };
-        let mut input_vars: SmallVec<[Var<T>; 2]> = SmallVec::new();
-        let mut keys: SmallVec<[Option<(NodeKey, u64)>; 2]> = SmallVec::new();
-        let mut needs: SmallVec<[bool; 2]> = SmallVec::new();
-        for input in &node.inputs {
-            match input {
-                Input::Node { key: k, seq } => {
-                    let v = nodes.get(*k).ok_or_else(graph_freed)?.value.clone();
-                    input_vars.push(as_var(v, *k));
-                    keys.push(Some((*k, *seq)));
-                    needs.push(*seq >= min_seq);
-                }
-                Input::Const(t) => {
-                    input_vars.push(Var::constant((**t).clone()));
-                    keys.push(None);
-                    needs.push(false);
-                }
-            }
-        }
-        let (op, value) = if retain {
+        let inputs = self.gather_inputs(&nodes, node)?;
+        let (op, value) = if self.retain {
             let node = &mut nodes[key];
             let op = node.op.take().ok_or_else(|| {
                 Error::new(
@@ -254,78 +324,161 @@ fn walk<T: Element>(
             })?;
             (op, node.value.clone())
         } else {
-            let node = nodes.remove(key).expect("checked above");
+            let node = nodes.remove(key).expect("checked by the caller");
             (node.op.expect("non-leaf nodes have an op"), node.value)
         };
         drop(nodes);
-
-        let output = as_var(value, key);
-        let _scope = anomaly.then(|| {
-            crate::anomaly::enter_backward(op.name(), site, input_vars.iter().map(|v| v.value()))
-        });
-        let result = op.backward(&BackwardContext {
-            inputs: &input_vars,
-            output: &output,
-            grad: &grad,
-            needs_grad: &needs,
-            create_graph,
-        });
-        let input_grads = match result {
-            Ok(g) => g,
-            Err(e) => {
-                restore_op(graph, key, op, retain);
-                return Err(e);
-            }
+        let op = TakenOp {
+            graph: self.graph,
+            key,
+            op: Some(op),
+            put_back: self.retain,
         };
-        drop(grad);
-        for (i, g) in input_grads.into_iter().enumerate() {
-            let (Some((k, s)), Some(g)) = (keys[i], g) else {
-                continue;
-            };
-            if !needs[i] {
-                continue;
-            }
-            let checked = if !g.value().same_shape(input_vars[i].value()) {
-                Err(Error::shape(
-                    "backward",
-                    format!(
-                        "op {} returned a gradient of shape {} for input {} of shape {}",
-                        op.name(),
-                        fmt_shape(g.shape()),
-                        i,
-                        fmt_shape(input_vars[i].shape())
-                    ),
-                ))
-            } else if anomaly {
-                crate::anomaly::check_finite(
-                    op.name(),
-                    "backward",
-                    &format!("gradient for input {i}"),
-                    g.value(),
-                    site,
-                    input_vars.iter().map(|v| v.value()),
-                )
-            } else {
-                Ok(())
-            };
-            if let Err(e) = checked {
-                restore_op(graph, key, op, retain);
-                return Err(e);
-            }
-            if let Some(t) = trace.as_deref_mut() {
-                t.last_mut().expect("pushed above").contributions.push((
-                    i,
-                    Some(k),
-                    g.value().clone(),
-                ));
-            }
-            if accumulate(grads, k, g)? {
-                heap.push((s, k));
+        let output = self.as_var(value, key);
+        let _anomaly = self.anomaly.then(|| {
+            crate::anomaly::enter_backward(op.name(), site, inputs.vars.iter().map(|v| v.value()))
+        });
+        Ok(Step {
+            op,
+            inputs,
+            output,
+            site,
+            _anomaly,
+        })
+    }
+
+    /// The node's inputs as `Var`s, where each one's gradient would go, and
+    /// which want one (a constant never does; nor, for `grad()`, a node
+    /// older than every target).
+    fn gather_inputs(&self, nodes: &Arena<T>, node: &Node<T>) -> Result<StepInputs<T>> {
+        let mut inputs = StepInputs {
+            vars: SmallVec::new(),
+            keys: SmallVec::new(),
+            needs: SmallVec::new(),
+        };
+        for input in &node.inputs {
+            match input {
+                Input::Node { key, seq } => {
+                    let v = nodes.get(*key).ok_or_else(graph_freed)?.value.clone();
+                    inputs.vars.push(self.as_var(v, *key));
+                    inputs.keys.push(Some((*key, *seq)));
+                    inputs.needs.push(*seq >= self.min_seq);
+                }
+                Input::Const(t) => {
+                    inputs.vars.push(Var::constant((**t).clone()));
+                    inputs.keys.push(None);
+                    inputs.needs.push(false);
+                }
             }
         }
-        restore_op(graph, key, op, retain);
+        Ok(inputs)
     }
-    Ok(captured)
+}
+
+/// One node's backward: its op (out of the node while it runs) and what the
+/// backward sees.
+struct Step<'g, T: Element> {
+    op: TakenOp<'g, T>,
+    inputs: StepInputs<T>,
+    output: Var<T>,
+    /// Where the op was created (anomaly mode), for error messages.
+    site: Option<&'static Location<'static>>,
+    /// Blames a non-finite value made inside the backward on this op.
+    _anomaly: Option<BackwardScopeGuard>,
+}
+
+/// An op's inputs as its backward sees them.
+struct StepInputs<T: Element> {
+    vars: SmallVec<[Var<T>; 2]>,
+    /// Input `i`'s node and sequence number (`None` for a constant).
+    keys: SmallVec<[Option<(NodeKey, u64)>; 2]>,
+    /// Whether input `i` wants a gradient.
+    needs: SmallVec<[bool; 2]>,
+}
+
+impl<T: Element> Step<'_, T> {
+    /// Where input `i`'s gradient goes (its node and sequence number), if it wants one.
+    fn target(&self, i: usize) -> Option<(NodeKey, u64)> {
+        self.inputs.keys[i].filter(|_| self.inputs.needs[i])
+    }
+
+    /// An error unless the op returned one gradient (or `None`) per input.
+    fn check_count(&self, returned: usize) -> Result<()> {
+        let expected = self.inputs.vars.len();
+        if returned == expected {
+            return Ok(());
+        }
+        Err(Error::argument(
+            "backward",
+            format!(
+                "op {} returned {returned} gradients for {expected} inputs",
+                self.op.name()
+            ),
+        ))
+    }
+
+    /// An error unless input `i`'s gradient has the input's shape and, in
+    /// anomaly mode, only finite values.
+    fn check_gradient(&self, i: usize, g: &Var<T>, anomaly: bool) -> Result<()> {
+        let input = &self.inputs.vars[i];
+        if !g.value().same_shape(input.value()) {
+            return Err(Error::shape(
+                "backward",
+                format!(
+                    "op {} returned a gradient of shape {} for input {} of shape {}",
+                    self.op.name(),
+                    fmt_shape(g.shape()),
+                    i,
+                    fmt_shape(input.shape())
+                ),
+            ));
+        }
+        if !anomaly {
+            return Ok(());
+        }
+        crate::anomaly::check_finite(
+            self.op.name(),
+            "backward",
+            &format!("gradient for input {i}"),
+            g.value(),
+            self.site,
+            self.inputs.vars.iter().map(|v| v.value()),
+        )
+    }
+}
+
+/// An op taken out of its node while its backward runs. Dropping it puts the
+/// op back into the node when the graph is kept, so neither an early return
+/// nor a panic in the backward can lose it.
+struct TakenOp<'g, T: Element> {
+    graph: &'g GraphInner<T>,
+    key: NodeKey,
+    op: Option<Box<dyn Op<T>>>,
+    /// The node stays in the arena (the graph is retained).
+    put_back: bool,
+}
+
+impl<T: Element> std::ops::Deref for TakenOp<'_, T> {
+    type Target = dyn Op<T>;
+
+    fn deref(&self) -> &Self::Target {
+        self.op.as_deref().expect("the op is held until drop")
+    }
+}
+
+impl<T: Element> Drop for TakenOp<'_, T> {
+    fn drop(&mut self) {
+        let Some(op) = self.op.take().filter(|_| self.put_back) else {
+            return;
+        };
+        // The arena is free whenever a step ends (each borrow is released
+        // before the backward runs); try_borrow_mut keeps a panic from aborting.
+        if let Ok(mut nodes) = self.graph.nodes.try_borrow_mut() {
+            if let Some(node) = nodes.get_mut(self.key) {
+                node.op = Some(op);
+            }
+        }
+    }
 }
 
 /// Runs the node's gradient hooks in order; each may replace the gradient.
@@ -367,20 +520,6 @@ fn run_hooks<T: Element>(
         extra.hooks = hooks;
     }
     result.map(|_| grad)
-}
-
-/// Puts an op back into its retained node after its backward ran.
-fn restore_op<T: Element>(
-    graph: &Rc<GraphInner<T>>,
-    key: NodeKey,
-    op: Box<dyn crate::op::Op<T>>,
-    retain: bool,
-) {
-    if retain {
-        if let Some(node) = graph.nodes.borrow_mut().get_mut(key) {
-            node.op = Some(op);
-        }
-    }
 }
 
 impl<T: Element> Var<T> {

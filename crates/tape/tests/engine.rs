@@ -172,3 +172,103 @@ fn constants_do_not_require_grad() {
         ErrorKind::Argument
     );
 }
+
+/// An op whose backward panics the first time it runs (a user's op with a bug
+/// the caller recovers from), then doubles its upstream gradient.
+struct PanicsOnce(std::rc::Rc<std::cell::Cell<bool>>);
+
+impl chainrule_tape::CustomOp<f64> for PanicsOnce {
+    fn name(&self) -> &str {
+        "panics_once"
+    }
+    fn forward(&self, inputs: &[&Tensor<f64>]) -> chainrule_tape::Result<Tensor<f64>> {
+        Ok(inputs[0].clone())
+    }
+    fn backward(
+        &self,
+        _inputs: &[&Tensor<f64>],
+        _output: &Tensor<f64>,
+        grad: &Tensor<f64>,
+    ) -> chainrule_tape::Result<Vec<Option<Tensor<f64>>>> {
+        if !self.0.replace(true) {
+            panic!("first backward fails");
+        }
+        Ok(vec![Some(grad.map(|v| 2.0 * v))])
+    }
+}
+
+#[test]
+fn a_panicking_backward_leaves_a_retained_graph_usable() {
+    // The op is taken out of its node while its backward runs; it must be put
+    // back even when that backward panics, or the retained graph is broken.
+    let g = Graph::new();
+    let x = g.leaf(s(3.0));
+    let y = x.apply(PanicsOnce(Default::default()));
+    let retain = || BackwardOptions {
+        retain_graph: true,
+        ..Default::default()
+    };
+    let first =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| y.backward_with(retain())));
+    assert!(first.is_err(), "the first backward panics");
+    y.try_backward(retain())
+        .expect("the op is still in its node");
+    assert_eq!(x.grad().unwrap().item(), 2.0);
+}
+
+#[test]
+fn an_error_while_adding_gradients_leaves_a_retained_graph_usable() {
+    // In anomaly mode with create_graph, adding the two contributions to x
+    // (w = 1e308 each: finite, and graph values since w is a leaf) overflows
+    // to inf, an error raised after mul's op was taken out of its node. A
+    // later backward must still find the op.
+    let g = Graph::new();
+    let x = g.leaf(s(1e-10));
+    let w = g.leaf(s(1e308));
+    let y = &(&x * &w) + &(&x * &w);
+    let options = chainrule_tape::GradOptions {
+        create_graph: true,
+        retain_graph: true,
+    };
+    let err =
+        chainrule_tape::detect_anomaly(|| chainrule_tape::try_grad(&[&y], &[], &[&x], options))
+            .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NonFinite, "{err}");
+    let [dx] = chainrule_tape::try_grad(&[&y], &[], &[&x], options)
+        .expect("every op is still in its node")
+        .try_into()
+        .unwrap();
+    assert_eq!(dx.item(), f64::INFINITY);
+}
+
+/// A user's op whose backward returns two gradients for its one input.
+struct TwoGradientsForOneInput;
+
+impl chainrule_tape::Op<f64> for TwoGradientsForOneInput {
+    fn name(&self) -> &str {
+        "two_for_one"
+    }
+    fn backward(
+        &self,
+        cx: &chainrule_tape::BackwardContext<'_, f64>,
+    ) -> chainrule_tape::Result<chainrule_tape::InputGrads<f64>> {
+        Ok(vec![Some(cx.grad.clone()), Some(cx.grad.clone())]
+            .into_iter()
+            .collect())
+    }
+}
+
+#[test]
+fn a_backward_returning_the_wrong_number_of_gradients_is_an_error() {
+    // It indexed past the op's inputs (a panic) before.
+    let g = Graph::new();
+    let x = g.leaf(s(1.0));
+    let y = Var::from_op(TwoGradientsForOneInput, &[&x], x.value().clone()).unwrap();
+    let err = y.try_backward(BackwardOptions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Argument, "{err}");
+    assert!(
+        err.to_string()
+            .contains("two_for_one returned 2 gradients for 1 inputs"),
+        "{err}"
+    );
+}
