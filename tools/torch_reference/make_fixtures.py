@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Write PyTorch reference fixtures for chainrule's op tests.
 
-For every case in chainrule's op registry (same names as
-crates/ops/src/registry.rs) this builds fixed float64 inputs, applies the
+For every core case in chainrule's op registry (same names as the cases
+beside each op in crates/ops/src: binary.rs, unary.rs, reduce.rs, matmul.rs,
+shape_ops.rs) this builds fixed float64 inputs, applies the
 op in PyTorch, backpropagates a fixed random upstream gradient, and writes
 inputs, upstream, output and input gradients to JSON. The JSON is committed;
 Rust tests read it and never run Python.
@@ -97,6 +98,9 @@ CASES = {
     "reshape": [([(anyv, [2, 3, 2])], lambda x: x.reshape(-1))],
     "transpose": [([(anyv, [2, 3, 4])], lambda x: x.transpose(0, -1))],
     "permute": [([(anyv, [2, 3, 4])], lambda x: x.permute(2, 0, 1))],
+    # Appended last, so the random draws of the cases above are unchanged.
+    "max_dim": [([(distinct, [3, 4])], lambda x: torch.max(x, 1).values)],
+    "min_dim_keepdim": [([(distinct, [2, 3, 2])], lambda x: torch.min(x, 0, keepdim=True).values)],
 }
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Write PyTorch fixtures for chainrule's neural-network op set.
 
-Mirrors crates/ops/src/registry_nn.rs case by case: the same names, input
+Mirrors the registry cases beside each nn op in crates/ops/src (indexing.rs,
+shape_ops.rs, activations.rs, softmax.rs, loss.rs, conv.rs, pool.rs, norm.rs;
+the patterns are in registry.rs) case by case: the same names, input
 shapes and domains, and the same index and mask patterns ((7k + 3) mod n
 indices, ones at flat positions k = 0 mod 3). Writes float64 inputs, a
 random upstream gradient, the output and the input gradients.

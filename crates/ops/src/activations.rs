@@ -5,7 +5,8 @@
 //!
 //! Gradients at kinks follow PyTorch: leaky_relu'(0) = slope, elu'(0) = α,
 //! hardtanh' = 0 at both bounds, clamp' = 1 at both bounds (and
-//! relu'(0) = 0, see `unary`).
+//! relu'(0) = 0, see `unary`). Each op's registry cases follow it; domains
+//! keep samples away from the kinks.
 
 use crate::indexing::where_;
 use crate::unary::{mask_where, unary};
@@ -13,6 +14,9 @@ use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Var};
 use smallvec::smallvec;
+
+#[cfg(feature = "strategies")]
+use crate::registry::{case, grid, unary_case, unary_fixed, Domain, OpCase, ANY};
 
 /// leaky_relu: x for x > 0, slope·x otherwise. d/dx = 1 or slope (slope at 0).
 pub struct LeakyRelu<T>(pub T);
@@ -44,6 +48,16 @@ pub(crate) fn leaky_relu<T: Element>(x: &Var<T>, slope: T) -> Result<Var<T>> {
     })
 }
 
+#[cfg(feature = "strategies")]
+fn leaky_relu_cases() -> Vec<OpCase> {
+    vec![case!(
+        "leaky_relu" for [leaky_relu],
+        ["leaky_relu"],
+        unary_case(1..=3, Domain::AwayFromZero),
+        |v| v[0].try_leaky_relu(0.2)
+    )]
+}
+
 /// elu: x for x > 0, α(eˣ − 1) otherwise. d/dx = 1, or y + α (α at 0).
 pub struct Elu<T>(pub T);
 impl<T: Element> Op<T> for Elu<T> {
@@ -72,6 +86,16 @@ pub(crate) fn elu<T: Element>(x: &Var<T>, alpha: T) -> Result<Var<T>> {
     })
 }
 
+#[cfg(feature = "strategies")]
+fn elu_cases() -> Vec<OpCase> {
+    vec![case!(
+        "elu" for [elu],
+        ["elu"],
+        unary_case(1..=3, Domain::AwayFromZero),
+        |v| v[0].try_elu(1.3)
+    )]
+}
+
 /// SELU's constants (Klambauer et al. 2017), as PyTorch.
 pub const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
 /// SELU's scale.
@@ -81,6 +105,16 @@ pub const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 #[track_caller]
 pub(crate) fn selu<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     Ok(elu(x, T::from_f64(SELU_ALPHA))?.mul_scalar(T::from_f64(SELU_SCALE)))
+}
+
+#[cfg(feature = "strategies")]
+fn selu_cases() -> Vec<OpCase> {
+    vec![case!(
+        "selu" for [selu],
+        ["elu", "mul_scalar"],
+        unary_case(1..=3, Domain::AwayFromZero),
+        |v| v[0].try_selu()
+    )]
 }
 
 /// Φ(x) = ½(1 + erf(x/√2)), the standard normal CDF. d/dx = φ(x) = e^(−x²/2)/√(2π).
@@ -137,6 +171,25 @@ pub(crate) fn gelu<T: Element>(x: &Var<T>, kind: Gelu) -> Result<Var<T>> {
     }
 }
 
+/// gelu's cases, one per kind (the exact one records [`NormalCdf`]).
+#[cfg(feature = "strategies")]
+fn gelu_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "gelu_exact" for [gelu],
+            ["normal_cdf", "mul"],
+            unary_case(1..=3, Domain::Range(-3.0, 3.0)),
+            |v| v[0].try_gelu(Gelu::Exact)
+        ),
+        case!(
+            "gelu_tanh" for [gelu],
+            ["tanh"],
+            unary_case(1..=3, Domain::Range(-3.0, 3.0)),
+            |v| v[0].try_gelu(Gelu::Tanh)
+        ),
+    ]
+}
+
 /// softplus = (1/β)·ln(1 + e^(βx)), and x itself where βx > threshold
 /// (PyTorch's defaults β = 1, threshold = 20; threshold = ∞ never switches).
 /// d/dx = σ(βx), or 1 above the threshold.
@@ -185,10 +238,39 @@ pub(crate) fn softplus<T: Element>(x: &Var<T>, beta: T, threshold: T) -> Result<
     })
 }
 
+/// softplus's cases: the smooth region, and inputs all above the threshold.
+#[cfg(feature = "strategies")]
+fn softplus_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "softplus_beta2" for [softplus],
+            ["softplus"],
+            unary_case(1..=3, ANY),
+            |v| v[0].try_softplus(2.0, 20.0)
+        ),
+        case!(
+            "softplus_linear_region" for [softplus],
+            ["softplus"],
+            unary_fixed(&[4], Domain::Range(2.0, 3.0)),
+            |v| v[0].try_softplus(2.0, 3.0)
+        ),
+    ]
+}
+
 /// silu(x) = x·σ(x) (swish).
 #[track_caller]
 pub(crate) fn silu<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     x.try_mul(&x.try_sigmoid()?)
+}
+
+#[cfg(feature = "strategies")]
+fn silu_cases() -> Vec<OpCase> {
+    vec![case!(
+        "silu" for [silu],
+        ["sigmoid", "mul"],
+        unary_case(1..=3, ANY),
+        |v| v[0].try_silu()
+    )]
 }
 
 /// mish(x) = x·tanh(softplus(x)).
@@ -197,16 +279,46 @@ pub(crate) fn mish<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     x.try_mul(&softplus(x, T::one(), T::from_f64(20.0))?.try_tanh()?)
 }
 
+#[cfg(feature = "strategies")]
+fn mish_cases() -> Vec<OpCase> {
+    vec![case!(
+        "mish" for [mish],
+        ["softplus", "tanh"],
+        unary_case(1..=3, ANY),
+        |v| v[0].try_mish()
+    )]
+}
+
 /// softsign(x) = x/(1 + |x|).
 #[track_caller]
 pub(crate) fn softsign<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     x.try_div(&x.try_abs()?.add_scalar(T::one()))
 }
 
+#[cfg(feature = "strategies")]
+fn softsign_cases() -> Vec<OpCase> {
+    vec![case!(
+        "softsign" for [softsign],
+        ["abs", "div"],
+        unary_case(1..=3, Domain::AwayFromZero),
+        |v| v[0].try_softsign()
+    )]
+}
+
 /// log σ(x) = −softplus(−x), stable for large |x|.
 #[track_caller]
 pub(crate) fn log_sigmoid<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     Ok(softplus(&x.neg(), T::one(), T::infinity())?.neg())
+}
+
+#[cfg(feature = "strategies")]
+fn log_sigmoid_cases() -> Vec<OpCase> {
+    vec![case!(
+        "log_sigmoid" for [log_sigmoid],
+        ["softplus"],
+        unary_case(1..=3, Domain::Range(-6.0, 6.0)),
+        |v| v[0].try_log_sigmoid()
+    )]
 }
 
 /// Clamp to [lo, hi]. d/dx = 1 inside; at the bounds 1 for clamp and 0 for
@@ -259,4 +371,42 @@ pub(crate) fn clamp<T: Element>(x: &Var<T>, lo: T, hi: T, inclusive: bool) -> Re
             v.max(lo).min(hi)
         }
     })
+}
+
+/// hardtanh's and clamp's cases: values on the 0.1 grid offset by 0.05
+/// never touch the bounds.
+#[cfg(feature = "strategies")]
+fn clamp_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "hardtanh" for [hardtanh],
+            ["hardtanh"],
+            grid(vec![(vec![3, 4], 0.05)]),
+            |v| v[0].try_hardtanh(-1.0, 1.0)
+        ),
+        case!(
+            "clamp" for [clamp],
+            ["clamp"],
+            grid(vec![(vec![3, 4], 0.05)]),
+            |v| v[0].try_clamp(-0.5, 1.0)
+        ),
+    ]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [
+        leaky_relu_cases(),
+        elu_cases(),
+        selu_cases(),
+        gelu_cases(),
+        softplus_cases(),
+        silu_cases(),
+        mish_cases(),
+        clamp_cases(),
+        softsign_cases(),
+        log_sigmoid_cases(),
+    ]
+    .concat()
 }

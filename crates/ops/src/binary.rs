@@ -1,4 +1,8 @@
-//! Broadcasting binary ops beyond + − × ÷: tensor power and elementwise max/min.
+//! Broadcasting binary ops beyond + − × ÷: tensor power and elementwise
+//! max/min, each followed by its registry cases. Also the registry cases of
+//! chainrule-tape's arithmetic (+ − × ÷, negation, scalar forms, sum_to,
+//! broadcast_to), whose forwards and backwards are in
+//! crates/tape/src/arith.rs (the tape crate has no proptest).
 
 use crate::unary::mask_where;
 use crate::VarOps;
@@ -6,6 +10,90 @@ use chainrule_tape::arith::reduce_to;
 use chainrule_tape::error::Result;
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Var};
 use smallvec::smallvec;
+
+#[cfg(feature = "strategies")]
+use crate::registry::{
+    broadcast_shapes, case, grid_tensor, tensor, unary_case, Domain, Inputs, OpCase, ANY,
+};
+#[cfg(feature = "strategies")]
+use proptest::prelude::*;
+
+/// Two operands that broadcast together, values from `da` and `db`.
+#[cfg(feature = "strategies")]
+fn binary_case(da: Domain, db: Domain) -> BoxedStrategy<Inputs> {
+    broadcast_shapes()
+        .prop_flat_map(move |(sa, sb)| (tensor(sa, da), tensor(sb, db)))
+        .prop_map(|(a, b)| vec![a, b])
+        .boxed()
+}
+
+/// A pair (big, small) where `small`'s shape broadcasts to `big`'s.
+#[cfg(feature = "strategies")]
+fn reduce_to_case() -> BoxedStrategy<Inputs> {
+    broadcast_shapes()
+        .prop_map(|(a, b)| {
+            let full = chainrule_tape::shape::broadcast_shapes("registry", &a, &b)
+                .expect("broadcastable")
+                .to_vec();
+            (full, b)
+        })
+        .prop_flat_map(|(full, small)| (tensor(full, ANY), tensor(small, ANY)))
+        .prop_map(|(a, b)| vec![a, b])
+        .boxed()
+}
+
+/// Cases for chainrule-tape's arithmetic on `Var` (see the module doc).
+#[cfg(feature = "strategies")]
+fn arith_cases() -> Vec<OpCase> {
+    vec![
+        case!("add" for [add], ["add"], binary_case(ANY, ANY), |v| v[0].try_add(&v[1])),
+        case!("sub" for [sub], ["sub"], binary_case(ANY, ANY), |v| v[0].try_sub(&v[1])),
+        case!("mul" for [mul], ["mul"], binary_case(ANY, ANY), |v| v[0].try_mul(&v[1])),
+        case!(
+            "div" for [div],
+            ["div"],
+            binary_case(ANY, Domain::AwayFromZero),
+            |v| v[0].try_div(&v[1])
+        ),
+        case!("neg" for [neg], ["neg"], unary_case(0..=3, ANY), |v| Ok(v[0].neg())),
+        case!(
+            "add_scalar" for [add_scalar],
+            ["add_scalar"],
+            unary_case(0..=3, ANY),
+            |v| Ok(v[0].add_scalar(0.7))
+        ),
+        case!(
+            "mul_scalar" for [mul_scalar],
+            ["mul_scalar"],
+            unary_case(0..=3, ANY),
+            |v| Ok(v[0].mul_scalar(-1.3))
+        ),
+        case!(
+            "rsub_scalar" for [rsub_scalar],
+            ["rsub_scalar"],
+            unary_case(0..=3, ANY),
+            |v| Ok(v[0].rsub_scalar(0.4))
+        ),
+        case!(
+            "scalar_div" for [rdiv_scalar],
+            ["scalar_div"],
+            unary_case(0..=3, Domain::AwayFromZero),
+            |v| Ok(v[0].rdiv_scalar(2.0))
+        ),
+        case!(
+            "sum_to" for [sum_to, mul],
+            ["sum_to", "mul"],
+            reduce_to_case(),
+            |v| v[0].try_sum_to(v[1].shape())?.try_mul(&v[1])
+        ),
+        case!(
+            "broadcast_to" for [broadcast_to, mul],
+            ["broadcast_to", "mul"],
+            reduce_to_case(),
+            |v| v[1].try_broadcast_to(v[0].shape())?.try_mul(&v[0])
+        ),
+    ]
+}
 
 /// aᵇ elementwise with broadcasting.
 /// ∂/∂a = b·a^(b−1); ∂/∂b = aᵇ·ln(a), taken as 0 where a = 0 and b ≥ 0 (PyTorch's convention).
@@ -49,6 +137,17 @@ pub(crate) fn pow<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
         .value()
         .broadcast_zip(b.value(), "pow", |x, y| x.powf(y))?;
     Var::from_op(Pow, &[a, b], v)
+}
+
+/// aᵇ's case: a positive base, so ln a exists.
+#[cfg(feature = "strategies")]
+fn pow_cases() -> Vec<OpCase> {
+    vec![case!(
+        "pow" for [pow],
+        ["pow"],
+        binary_case(Domain::Range(0.5, 2.0), ANY),
+        |v| v[0].try_pow(&v[1])
+    )]
 }
 
 /// Elementwise max(a, b) (or min) with broadcasting. The gradient goes to the
@@ -119,4 +218,28 @@ pub(crate) fn extremum<T: Element>(a: &Var<T>, b: &Var<T>, max: bool) -> Result<
         }
     })?;
     Var::from_op(Extremum { max }, &[a, b], v)
+}
+
+/// Two operands on 0.1 grids offset by 0.05 from each other, so they never tie.
+#[cfg(feature = "strategies")]
+fn extremum_case() -> BoxedStrategy<Inputs> {
+    broadcast_shapes()
+        .prop_flat_map(|(sa, sb)| (grid_tensor(sa, 0.0), grid_tensor(sb, 0.05)))
+        .prop_map(|(a, b)| vec![a, b])
+        .boxed()
+}
+
+/// maximum's and minimum's cases.
+#[cfg(feature = "strategies")]
+fn extremum_cases() -> Vec<OpCase> {
+    vec![
+        case!("maximum" for [maximum], ["maximum"], extremum_case(), |v| v[0].try_maximum(&v[1])),
+        case!("minimum" for [minimum], ["minimum"], extremum_case(), |v| v[0].try_minimum(&v[1])),
+    ]
+}
+
+/// This family's registry cases, with chainrule-tape's arithmetic first.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [arith_cases(), pow_cases(), extremum_cases()].concat()
 }

@@ -12,6 +12,13 @@ use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rayon::prelude::*;
 use smallvec::smallvec;
 
+#[cfg(feature = "strategies")]
+use crate::registry::{case, fixed, Domain, OpCase};
+
+/// Weights and images of the convolution cases.
+#[cfg(feature = "strategies")]
+const SMALL: Domain = Domain::Range(-1.0, 1.0);
+
 /// The geometry of a 2-D sliding window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
@@ -378,6 +385,36 @@ pub fn conv2d<T: Element>(
     Ok(out)
 }
 
+
+/// conv2d's cases: padded with bias; strided, dilated and grouped without.
+#[cfg(feature = "strategies")]
+fn conv2d_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "conv2d" for [conv2d],
+            ["unfold", "matmul"],
+            fixed(vec![
+                (vec![2, 2, 4, 4], SMALL),
+                (vec![3, 2, 3, 3], SMALL),
+                (vec![3], SMALL)
+            ]),
+            |v| try_conv2d(&v[0], &v[1], Some(&v[2]), Conv2dOptions::default().padding(1))
+        ),
+        case!(
+            "conv2d_stride_dilation_groups" for [conv2d],
+            ["unfold", "matmul"],
+            fixed(vec![(vec![1, 4, 6, 5], SMALL), (vec![2, 2, 2, 2], SMALL)]),
+            |v| {
+                let o = Conv2dOptions::default()
+                    .stride((2, 1))
+                    .padding((1, 2))
+                    .dilation((2, 1))
+                    .groups(2);
+                try_conv2d(&v[0], &v[1], None, o)
+            }
+        ),
+    ]
+}
 fn add_channel_bias<T: Element>(
     op: &'static str,
     out: &Var<T>,
@@ -427,6 +464,23 @@ pub fn conv1d<T: Element>(
     y.try_reshape_to(&[ys[0], ys[1], ys[3]])
 }
 
+
+#[cfg(feature = "strategies")]
+fn conv1d_cases() -> Vec<OpCase> {
+    vec![case!(
+        "conv1d" for [conv1d],
+        ["unfold", "matmul"],
+        fixed(vec![
+            (vec![2, 2, 7], SMALL),
+            (vec![4, 1, 3], SMALL),
+            (vec![4], SMALL)
+        ]),
+        |v| {
+            let o = Conv1dOptions::default().stride(2).padding(1).groups(2);
+            try_conv1d(&v[0], &v[1], Some(&v[2]), o)
+        }
+    )]
+}
 /// Transposed convolution (the gradient of conv2d with respect to its
 /// input) over x [N, Cin, H, W] with weight [Cin, Cout/groups, kh, kw]:
 /// output size (H − 1)·s − 2p + d(k − 1) + output_padding + 1, as
@@ -509,4 +563,48 @@ pub fn conv_transpose2d<T: Element>(
         out = add_channel_bias(op, &out, b, cout)?;
     }
     Ok(out)
+}
+
+
+/// conv_transpose2d's cases: strided with output padding and bias; grouped
+/// and dilated without.
+#[cfg(feature = "strategies")]
+fn conv_transpose2d_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "conv_transpose2d" for [conv_transpose2d],
+            ["fold", "matmul"],
+            fixed(vec![
+                (vec![1, 2, 3, 3], SMALL),
+                (vec![2, 3, 3, 3], SMALL),
+                (vec![3], SMALL)
+            ]),
+            |v| {
+                let o = ConvTranspose2dOptions::default()
+                    .stride(2)
+                    .padding(1)
+                    .output_padding(1);
+                try_conv_transpose2d(&v[0], &v[1], Some(&v[2]), o)
+            }
+        ),
+        case!(
+            "conv_transpose2d_groups_dilation" for [conv_transpose2d],
+            ["fold", "matmul"],
+            fixed(vec![(vec![1, 4, 3, 2], SMALL), (vec![4, 1, 2, 2], SMALL)]),
+            |v| {
+                let o = ConvTranspose2dOptions::default()
+                    .stride((1, 2))
+                    .padding((0, 1))
+                    .dilation((2, 1))
+                    .groups(2);
+                try_conv_transpose2d(&v[0], &v[1], None, o)
+            }
+        ),
+    ]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [conv2d_cases(), conv1d_cases(), conv_transpose2d_cases()].concat()
 }

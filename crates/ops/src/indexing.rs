@@ -4,6 +4,8 @@
 //! them, so each is differentiable to any order (take's backward is a
 //! put_add, whose backward is a take). `where_`/masked_fill select
 //! elementwise. (Concatenation, in `shape_ops`, narrows its gradient.)
+//! Each op's registry cases follow it; their index and mask patterns are
+//! `registry::pattern_indices` and `registry::pattern_mask`.
 
 use chainrule_tape::error::{Error, ErrorKind, Result};
 use chainrule_tape::shape::{
@@ -12,6 +14,11 @@ use chainrule_tape::shape::{
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
 use std::sync::Arc;
+
+#[cfg(feature = "strategies")]
+use crate::registry::{case, fixed, pattern_indices, pattern_mask, unary_fixed, OpCase, ANY};
+#[cfg(feature = "strategies")]
+use crate::VarOps;
 
 /// Integer indices with a shape (class targets, gather indices, argmax
 /// results). Not differentiable; ops take them as constants.
@@ -227,6 +234,16 @@ pub(crate) fn slice<T: Element>(
     take(x, idx.into(), &out_shape)
 }
 
+#[cfg(feature = "strategies")]
+fn slice_cases() -> Vec<OpCase> {
+    vec![case!(
+        "slice_step" for [slice],
+        ["take"],
+        unary_fixed(&[3, 5], ANY),
+        |v| v[0].try_slice(-1, 1, 5, 2)
+    )]
+}
+
 /// `len` elements from `start` along `axis` (`torch.narrow`).
 #[track_caller]
 pub(crate) fn narrow<T: Element>(
@@ -236,6 +253,16 @@ pub(crate) fn narrow<T: Element>(
     len: usize,
 ) -> Result<Var<T>> {
     slice(x, axis, start, start.saturating_add(len), 1)
+}
+
+#[cfg(feature = "strategies")]
+fn narrow_cases() -> Vec<OpCase> {
+    vec![case!(
+        "narrow" for [narrow],
+        ["take"],
+        unary_fixed(&[4, 3], ANY),
+        |v| v[0].try_narrow(0, 1, 2)
+    )]
 }
 
 /// Rows `index` along `axis` (`torch.index_select`).
@@ -249,6 +276,17 @@ pub(crate) fn index_select<T: Element>(x: &Var<T>, axis: isize, index: &[usize])
     out_shape[a] = index.len();
     let idx = along_axis(x.shape(), &out_shape, a, |_, c| index[c]);
     take(x, idx.into(), &out_shape)
+}
+
+/// index_select's case: a repeated index, so gradients collide.
+#[cfg(feature = "strategies")]
+fn index_select_cases() -> Vec<OpCase> {
+    vec![case!(
+        "index_select" for [index_select],
+        ["take"],
+        unary_fixed(&[2, 4, 3], ANY),
+        |v| v[0].try_index_select(1, &Indices::from([3, 0, 3]))
+    )]
 }
 
 fn check_gather_shape(
@@ -290,6 +328,16 @@ pub(crate) fn gather<T: Element>(x: &Var<T>, axis: isize, index: &Indices) -> Re
     take(x, idx.into(), &index.shape)
 }
 
+#[cfg(feature = "strategies")]
+fn gather_cases() -> Vec<OpCase> {
+    vec![case!(
+        "gather" for [gather],
+        ["take"],
+        unary_fixed(&[3, 4], ANY),
+        |v| v[0].try_gather(1, &pattern_indices(&[3, 5], 4))
+    )]
+}
+
 /// x + (src scattered along `axis` by `index`, summing collisions)
 /// (`torch.scatter_add`). Differentiable in x and src.
 #[track_caller]
@@ -322,6 +370,16 @@ pub(crate) fn scatter_add<T: Element>(
         take(src, picks.into(), &index.shape)?
     };
     x.try_add(&put_add(&src_part, dst.into(), x.shape())?)
+}
+
+#[cfg(feature = "strategies")]
+fn scatter_add_cases() -> Vec<OpCase> {
+    vec![case!(
+        "scatter_add" for [scatter_add],
+        ["put_add", "add"],
+        fixed(vec![(vec![3, 4], ANY), (vec![3, 5], ANY)]),
+        |v| v[0].try_scatter_add(1, &pattern_indices(&[3, 5], 4), &v[1])
+    )]
 }
 
 /// Constant padding. `pads` lists (before, after) pairs from the last
@@ -382,6 +440,16 @@ pub(crate) fn pad<T: Element>(x: &Var<T>, pads: &[usize], value: T) -> Result<Va
     placed.try_add(&Var::constant(border))
 }
 
+#[cfg(feature = "strategies")]
+fn pad_cases() -> Vec<OpCase> {
+    vec![case!(
+        "pad" for [pad],
+        ["put_add", "add"],
+        unary_fixed(&[2, 2, 3], ANY),
+        |v| v[0].try_pad(&[1, 2, 0, 1], 0.5)
+    )]
+}
+
 /// Picks `a` where `mask` is nonzero and `b` elsewhere, all three
 /// broadcasting together. ∂/∂a = G·mask, ∂/∂b = G·(1 − mask), each summed
 /// back to its operand's shape. Unlike a·m + b·(1 − m), an infinite `b`
@@ -437,8 +505,44 @@ pub fn where_<T: Element>(mask: &Tensor<T>, a: &Var<T>, b: &Var<T>) -> Result<Va
     )
 }
 
+
+#[cfg(feature = "strategies")]
+fn where_cases() -> Vec<OpCase> {
+    vec![case!(
+        "where" for [where_],
+        ["where"],
+        fixed(vec![(vec![2, 3], ANY), (vec![3], ANY)]),
+        |v| try_where_(&pattern_mask(&[2, 3]), &v[0], &v[1])
+    )]
+}
 /// x with `value` where `mask` is nonzero (`torch.masked_fill`).
 #[track_caller]
 pub(crate) fn masked_fill<T: Element>(x: &Var<T>, mask: &Tensor<T>, value: T) -> Result<Var<T>> {
     where_(mask, &Var::constant(Tensor::scalar(value)), x)
+}
+
+#[cfg(feature = "strategies")]
+fn masked_fill_cases() -> Vec<OpCase> {
+    vec![case!(
+        "masked_fill" for [masked_fill],
+        ["where"],
+        unary_fixed(&[3, 4], ANY),
+        |v| v[0].try_masked_fill(&pattern_mask(&[3, 4]), -1.5)
+    )]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [
+        slice_cases(),
+        narrow_cases(),
+        index_select_cases(),
+        gather_cases(),
+        scatter_add_cases(),
+        pad_cases(),
+        where_cases(),
+        masked_fill_cases(),
+    ]
+    .concat()
 }

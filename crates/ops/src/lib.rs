@@ -22,8 +22,6 @@ pub mod pool;
 pub mod reduce;
 #[cfg(feature = "strategies")]
 pub mod registry;
-#[cfg(feature = "strategies")]
-mod registry_nn;
 pub mod shape_ops;
 pub mod softmax;
 pub mod unary;
@@ -45,6 +43,10 @@ macro_rules! fallible {
         $(#[$doc])*
         #[track_caller]
         fn $try_name(&self, $($arg: $ty),*) -> Result<Var<T>> {
+            // Every method has an entry in the registry's public-op table
+            // (a compile error otherwise), so the coverage test sees it.
+            #[cfg(feature = "strategies")]
+            const _: &str = crate::registry::api::$name;
             let $x = self.var();
             $body
         }

@@ -1,7 +1,8 @@
 //! Loss functions, as `torch.nn.functional`, each with reduction
 //! `none | mean | sum`. Cross-entropy from logits with class indices is one
 //! fused op (a stable log-softmax inside); the others compose ops, so their
-//! gradients are the chain rule through those.
+//! gradients are the chain rule through those. Each loss's registry cases
+//! follow it.
 
 use crate::activations::{clamp, softplus};
 use crate::indexing::{gather, where_, Indices};
@@ -11,6 +12,11 @@ use chainrule_tape::error::{Error, Result};
 use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
+
+#[cfg(feature = "strategies")]
+use crate::registry::{
+    case, fixed, grid, pattern_indices, unary_fixed, Domain, OpCase, ANY, POSITIVE,
+};
 
 /// How per-element losses are combined.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -59,6 +65,33 @@ fn reduce_weighted<T: Element>(
     }
 }
 
+/// Probabilities away from 0 and 1, where ln is steep.
+#[cfg(feature = "strategies")]
+const PROB: Domain = Domain::Range(0.05, 0.95);
+
+/// Class targets for n rows of c classes.
+#[cfg(feature = "strategies")]
+fn targets(n: usize, c: usize) -> Indices {
+    pattern_indices(&[n], c)
+}
+
+/// Class-loss options with weights given as f64.
+#[cfg(feature = "strategies")]
+fn options<T: Element>(
+    weight: Option<Vec<f64>>,
+    ignore: Option<usize>,
+    smoothing: f64,
+    r: Reduction,
+) -> ClassLossOptions<T> {
+    ClassLossOptions {
+        weight: weight
+            .map(|w| Tensor::from_vec([w.len()], w.into_iter().map(T::from_f64).collect())),
+        ignore_index: ignore,
+        label_smoothing: smoothing,
+        reduction: r,
+    }
+}
+
 fn same_shape<T: Element>(op: &'static str, a: &Var<T>, b: &Var<T>) -> Result<()> {
     if a.shape() != b.shape() {
         return Err(Error::shape(
@@ -80,11 +113,35 @@ pub fn mse_loss<T: Element>(x: &Var<T>, y: &Var<T>, r: Reduction) -> Result<Var<
     reduce("mse_loss", x.try_sub(y)?.try_square()?, r)
 }
 
+
+#[cfg(feature = "strategies")]
+fn mse_loss_cases() -> Vec<OpCase> {
+    vec![case!(
+        "mse_loss" for [mse_loss],
+        ["sub", "pow_scalar"],
+        fixed(vec![(vec![3, 4], ANY), (vec![3, 4], ANY)]),
+        |v| try_mse_loss(&v[0], &v[1], Reduction::Mean)
+    )]
+}
 /// Mean absolute error: |x − y| (gradient 0 where x = y, as PyTorch).
 #[track_caller]
 pub fn l1_loss<T: Element>(x: &Var<T>, y: &Var<T>, r: Reduction) -> Result<Var<T>> {
     same_shape("l1_loss", x, y)?;
     reduce("l1_loss", x.try_sub(y)?.try_abs()?, r)
+}
+
+/// l1_loss's case: x > 0 > y, away from |x − y|'s kink.
+#[cfg(feature = "strategies")]
+fn l1_loss_cases() -> Vec<OpCase> {
+    vec![case!(
+        "l1_loss_sum" for [l1_loss],
+        ["abs"],
+        fixed(vec![
+            (vec![3, 4], Domain::Range(0.2, 2.0)),
+            (vec![3, 4], Domain::Range(-2.0, -0.1))
+        ]),
+        |v| try_l1_loss(&v[0], &v[1], Reduction::Sum)
+    )]
 }
 
 /// Quadratic inside |d| < width, linear outside: `scale_quadratic·½d²` vs `|d| − ½·width·…`.
@@ -129,6 +186,17 @@ pub fn smooth_l1_loss<T: Element>(x: &Var<T>, y: &Var<T>, beta: T, r: Reduction)
     reduce("smooth_l1_loss", l, r)
 }
 
+
+/// smooth_l1_loss's case: grids 0.05 apart, so |x − y| never meets β = 1.
+#[cfg(feature = "strategies")]
+fn smooth_l1_loss_cases() -> Vec<OpCase> {
+    vec![case!(
+        "smooth_l1_loss" for [smooth_l1_loss],
+        ["where"],
+        grid(vec![(vec![3, 4], 0.0), (vec![3, 4], 0.05)]),
+        |v| try_smooth_l1_loss(&v[0], &v[1], 1.0, Reduction::Mean)
+    )]
+}
 /// Huber: ½d² where |d| < δ, else δ(|d| − ½δ) (δ = 1 by default).
 #[track_caller]
 pub fn huber_loss<T: Element>(x: &Var<T>, y: &Var<T>, delta: T, r: Reduction) -> Result<Var<T>> {
@@ -142,6 +210,17 @@ pub fn huber_loss<T: Element>(x: &Var<T>, y: &Var<T>, delta: T, r: Reduction) ->
     reduce("huber_loss", piecewise(&x.try_sub(y)?, delta, true)?, r)
 }
 
+
+/// huber_loss's case: grids 0.05 apart, so |x − y| never meets δ = 0.8.
+#[cfg(feature = "strategies")]
+fn huber_loss_cases() -> Vec<OpCase> {
+    vec![case!(
+        "huber_loss_none" for [huber_loss],
+        ["where"],
+        grid(vec![(vec![3, 4], 0.0), (vec![3, 4], 0.05)]),
+        |v| try_huber_loss(&v[0], &v[1], 0.8, Reduction::None)
+    )]
+}
 /// Binary cross-entropy on probabilities p ∈ [0, 1]:
 /// −w·(y·ln p + (1 − y)·ln(1 − p)), each log clamped at −100 as PyTorch does
 /// (so p = 0 or 1 gives a finite loss).
@@ -181,6 +260,27 @@ pub fn binary_cross_entropy<T: Element>(
     reduce("binary_cross_entropy", l, r)
 }
 
+
+#[cfg(feature = "strategies")]
+fn binary_cross_entropy_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "binary_cross_entropy" for [binary_cross_entropy],
+            ["log", "clamp"],
+            fixed(vec![(vec![3, 4], PROB), (vec![3, 4], Domain::Range(0.0, 1.0))]),
+            |v| try_binary_cross_entropy(&v[0], &v[1], None, Reduction::Mean)
+        ),
+        case!(
+            "binary_cross_entropy_weighted" for [binary_cross_entropy],
+            ["log", "clamp"],
+            fixed(vec![(vec![3, 4], PROB), (vec![3, 4], Domain::Range(0.0, 1.0))]),
+            |v| {
+                let w = Tensor::from_fn([4], |k| 0.5 + 0.25 * k as f64);
+                try_binary_cross_entropy(&v[0], &v[1], Some(&w.cast()), Reduction::Sum)
+            }
+        ),
+    ]
+}
 /// Binary cross-entropy on logits, stably:
 /// (1 − y)·x + (1 + (pw − 1)·y)·softplus(−x), times `weight`; `pos_weight`
 /// (pw) weighs positives and broadcasts over the last (class) dimension.
@@ -208,6 +308,28 @@ pub fn binary_cross_entropy_with_logits<T: Element>(
         l = l.try_mul(&Var::constant(w.clone()))?;
     }
     reduce("binary_cross_entropy_with_logits", l, r)
+}
+
+#[cfg(feature = "strategies")]
+fn binary_cross_entropy_with_logits_cases() -> Vec<OpCase> {
+    vec![case!(
+        "bce_with_logits_pos_weight" for [binary_cross_entropy_with_logits],
+        ["softplus"],
+        fixed(vec![
+            (vec![3, 4], Domain::Range(-4.0, 4.0)),
+            (vec![3, 4], Domain::Range(0.0, 1.0))
+        ]),
+        |v| {
+            let pw = Tensor::from_fn([4], |k| 0.5 + 0.5 * k as f64);
+            try_binary_cross_entropy_with_logits(
+                &v[0],
+                &v[1],
+                None,
+                Some(&pw.cast()),
+                Reduction::Mean,
+            )
+        }
+    )]
 }
 
 /// Options of [`cross_entropy`] and [`nll_loss`] (PyTorch's defaults).
@@ -373,6 +495,42 @@ pub fn cross_entropy<T: Element>(
     reduce_weighted(op, per_row, &rest, o.reduction, denom)
 }
 
+
+/// cross_entropy's cases: plain, weighted with an ignored class and label
+/// smoothing, and spatial ([N, C, H, W]) without reduction.
+#[cfg(feature = "strategies")]
+fn cross_entropy_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "cross_entropy" for [cross_entropy],
+            ["cross_entropy"],
+            unary_fixed(&[5, 4], ANY),
+            |v| try_cross_entropy(
+                &v[0],
+                &targets(5, 4),
+                &options(None, None, 0.0, Reduction::Mean)
+            )
+        ),
+        case!(
+            "cross_entropy_weighted_ignore_smoothing" for [cross_entropy],
+            ["cross_entropy"],
+            unary_fixed(&[6, 4], ANY),
+            |v| {
+                let o = options(Some(vec![0.5, 1.0, 2.0, 1.5]), Some(2), 0.1, Reduction::Mean);
+                try_cross_entropy(&v[0], &targets(6, 4), &o)
+            }
+        ),
+        case!(
+            "cross_entropy_spatial_none" for [cross_entropy],
+            ["cross_entropy", "permute"],
+            unary_fixed(&[2, 3, 2, 2], ANY),
+            |v| {
+                let o = options(None, None, 0.0, Reduction::None);
+                try_cross_entropy(&v[0], &pattern_indices(&[2, 2, 2], 3), &o)
+            }
+        ),
+    ]
+}
 /// Cross-entropy from logits with probability targets of the same shape:
 /// loss_i = −Σ_c w_c·q_ic·log_softmax(x)_ic with q = (1 − ε)p + ε/C; the mean
 /// divides by the number of rows. Differentiable in the targets too.
@@ -409,6 +567,19 @@ pub fn cross_entropy_probs<T: Element>(
     }
 }
 
+
+#[cfg(feature = "strategies")]
+fn cross_entropy_probs_cases() -> Vec<OpCase> {
+    vec![case!(
+        "cross_entropy_probs" for [cross_entropy_probs],
+        ["log_softmax"],
+        fixed(vec![(vec![3, 4], ANY), (vec![3, 4], Domain::Range(0.0, 1.0))]),
+        |v| {
+            let o = options(Some(vec![1.0, 0.5, 2.0, 1.0]), None, 0.2, Reduction::Mean);
+            try_cross_entropy_probs(&v[0], &v[1], &o)
+        }
+    )]
+}
 /// Negative log-likelihood of log-probabilities [N, C] (or [N, C, d…]):
 /// loss_i = −w_{y_i}·x_{i,y_i}; the mean divides by Σ w_{y_i} (ignored targets excluded).
 #[track_caller]
@@ -438,6 +609,19 @@ pub fn nll_loss<T: Element>(
     reduce_weighted(op, per_row, &rest, o.reduction, denom)
 }
 
+
+#[cfg(feature = "strategies")]
+fn nll_loss_cases() -> Vec<OpCase> {
+    vec![case!(
+        "nll_loss" for [nll_loss],
+        ["take"],
+        unary_fixed(&[5, 3], ANY),
+        |v| {
+            let o = options(Some(vec![0.3, 1.0, 2.0]), Some(1), 0.0, Reduction::Mean);
+            try_nll_loss(&v[0], &targets(5, 3), &o)
+        }
+    )]
+}
 /// KL divergence with `input` = log q: target·(ln target − input), 0 where
 /// target = 0 (or, with `log_target`, e^t·(t − input)). PyTorch's default
 /// reduction `mean` averages over elements; `BatchMean` is the true KL mean.
@@ -463,6 +647,24 @@ pub fn kl_div<T: Element>(
     reduce("kl_div", l, r)
 }
 
+
+#[cfg(feature = "strategies")]
+fn kl_div_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "kl_div_batchmean" for [kl_div],
+            ["log"],
+            fixed(vec![(vec![3, 4], ANY), (vec![3, 4], POSITIVE)]),
+            |v| try_kl_div(&v[0], &v[1], false, Reduction::BatchMean)
+        ),
+        case!(
+            "kl_div_log_target" for [kl_div],
+            ["exp"],
+            fixed(vec![(vec![3, 4], ANY), (vec![3, 4], ANY)]),
+            |v| try_kl_div(&v[0], &v[1], true, Reduction::Sum)
+        ),
+    ]
+}
 /// Multi-class margin (hinge) loss on scores [N, C]:
 /// loss_i = Σ_{j≠y_i} w_{y_i}·max(0, margin − x_{i,y_i} + x_ij)^p / C, p ∈ {1, 2}.
 #[track_caller]
@@ -507,6 +709,30 @@ pub fn multi_margin_loss<T: Element>(
     reduce(op, per_row, r)
 }
 
+
+/// multi_margin_loss's cases: scores on the 0.1 grid and a margin of 1.05,
+/// so no hinge sits at its kink.
+#[cfg(feature = "strategies")]
+fn multi_margin_loss_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "multi_margin_loss" for [multi_margin_loss],
+            ["relu", "take"],
+            grid(vec![(vec![4, 3], 0.0)]),
+            |v| try_multi_margin_loss(&v[0], &targets(4, 3), 1, 1.05, None, Reduction::Mean)
+        ),
+        case!(
+            "multi_margin_loss_p2_weighted" for [multi_margin_loss],
+            ["relu", "take"],
+            grid(vec![(vec![4, 3], 0.0)]),
+            |v| {
+                let w = Tensor::from_fn([3], |k| 1.0 + 0.5 * k as f64);
+                let t = targets(4, 3);
+                try_multi_margin_loss(&v[0], &t, 2, 1.05, Some(&w.cast()), Reduction::Sum)
+            }
+        ),
+    ]
+}
 /// Hinge embedding loss: x where y = 1, max(0, margin − x) where y = −1.
 #[track_caller]
 pub fn hinge_embedding_loss<T: Element>(
@@ -528,4 +754,40 @@ pub fn hinge_embedding_loss<T: Element>(
     let positive = y.map(|v| if v > T::zero() { T::one() } else { T::zero() });
     let l = where_(&positive, x, &x.rsub_scalar(margin).try_relu()?)?;
     reduce("hinge_embedding_loss", l, r)
+}
+
+
+/// hinge_embedding_loss's case: inputs on the grid offset by 0.05 never meet
+/// the margin 1.
+#[cfg(feature = "strategies")]
+fn hinge_embedding_loss_cases() -> Vec<OpCase> {
+    vec![case!(
+        "hinge_embedding_loss" for [hinge_embedding_loss],
+        ["where", "relu"],
+        grid(vec![(vec![3, 4], 0.05)]),
+        |v| {
+            let y = Tensor::from_fn([3, 4], |k| if k % 2 == 0 { 1.0 } else { -1.0 });
+            try_hinge_embedding_loss(&v[0], &y.cast(), 1.0, Reduction::Mean)
+        }
+    )]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [
+        mse_loss_cases(),
+        l1_loss_cases(),
+        smooth_l1_loss_cases(),
+        huber_loss_cases(),
+        binary_cross_entropy_cases(),
+        binary_cross_entropy_with_logits_cases(),
+        cross_entropy_cases(),
+        cross_entropy_probs_cases(),
+        nll_loss_cases(),
+        kl_div_cases(),
+        multi_margin_loss_cases(),
+        hinge_embedding_loss_cases(),
+    ]
+    .concat()
 }

@@ -17,6 +17,13 @@ use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use rayon::prelude::*;
 use smallvec::smallvec;
 
+#[cfg(feature = "strategies")]
+use crate::registry::{case, tensor, Domain, Inputs, OpCase};
+#[cfg(feature = "strategies")]
+use proptest::prelude::*;
+#[cfg(feature = "strategies")]
+use crate::VarOps;
+
 /// Below this many multiply-adds per matrix, a batch runs its matrices in parallel
 /// (rayon) instead of relying on GEMM's own threads.
 const BATCH_PARALLEL_GEMM: usize = 1 << 25;
@@ -149,6 +156,70 @@ pub(crate) fn matmul<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
         shape.remove(n - 1 - usize::from(b.shape().len() != 1));
     }
     out.try_reshape_to(&shape)
+}
+
+/// Operands [m, k]·[k, n], or batched [b1, 1, m, k]·[b2, k, n] (the batch
+/// dimensions broadcast), values in [−1, 1).
+#[cfg(feature = "strategies")]
+fn matmul_case(batched: bool) -> BoxedStrategy<Inputs> {
+    (1usize..5, 1usize..5, 1usize..5, 1usize..3, 1usize..3)
+        .prop_flat_map(move |(m, k, n, b1, b2)| {
+            let (sa, sb) = if batched {
+                (vec![b1, 1, m, k], vec![b2, k, n])
+            } else {
+                (vec![m, k], vec![k, n])
+            };
+            let d = Domain::Range(-1.0, 1.0);
+            (tensor(sa, d), tensor(sb, d))
+        })
+        .prop_map(|(a, b)| vec![a, b])
+        .boxed()
+}
+
+/// Operands [m, k]·[k].
+#[cfg(feature = "strategies")]
+fn matvec_case() -> BoxedStrategy<Inputs> {
+    (1usize..5, 1usize..5)
+        .prop_flat_map(|(m, k)| {
+            let d = Domain::Range(-1.0, 1.0);
+            (tensor(vec![m, k], d), tensor(vec![k], d))
+        })
+        .prop_map(|(a, b)| vec![a, b])
+        .boxed()
+}
+
+/// matmul's cases: 2-D, batched with broadcasting, matrix·vector, and both
+/// operands transposed through strides.
+#[cfg(feature = "strategies")]
+fn matmul_cases() -> Vec<OpCase> {
+    vec![
+        case!("matmul" for [matmul], ["matmul"], matmul_case(false), |v| v[0].try_matmul(&v[1])),
+        case!(
+            "matmul_batched_broadcast" for [matmul],
+            ["matmul"],
+            matmul_case(true),
+            |v| v[0].try_matmul(&v[1])
+        ),
+        case!(
+            "matmul_matrix_vector" for [matmul],
+            ["matmul", "reshape"],
+            matvec_case(),
+            |v| v[0].try_matmul(&v[1])
+        ),
+        case!(
+            "matmul_transposed" for [matmul_t, t],
+            ["matmul", "permute"],
+            matmul_case(false),
+            // (Bᵀ·Aᵀ)ᵀ = A·B exercises both transpose flags in forward and backward.
+            |v| v[1].try_matmul_t(&v[0], Transpose::Both)?.try_t()
+        ),
+    ]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    matmul_cases()
 }
 
 /// The forward kernel: batched strided GEMM.

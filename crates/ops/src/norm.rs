@@ -12,6 +12,9 @@ use rayon::prelude::*;
 use smallvec::smallvec;
 use std::mem::MaybeUninit;
 
+#[cfg(feature = "strategies")]
+use crate::registry::{case, fixed, OpCase, ANY};
+
 /// What [`batch_norm`] returns.
 pub struct BatchNormOutput<T: Element> {
     /// The normalized (and affinely transformed) output.
@@ -114,6 +117,31 @@ pub fn batch_norm<T: Element>(
         batch_mean,
         batch_var,
     })
+}
+
+/// batch_norm's cases: training (batch statistics, the fused op) and
+/// evaluation (fixed running statistics).
+#[cfg(feature = "strategies")]
+fn batch_norm_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "batch_norm_train" for [batch_norm],
+            ["batch_normalize"],
+            fixed(vec![(vec![4, 3, 2, 2], ANY), (vec![3], ANY), (vec![3], ANY)]),
+            |v| try_batch_norm(&v[0], None, None, Some(&v[1]), Some(&v[2]), true, 0.1, 1e-5)
+        ),
+        case!(
+            "batch_norm_eval" for [batch_norm],
+            ["sub", "mul"],
+            fixed(vec![(vec![4, 3, 2], ANY), (vec![3], ANY), (vec![3], ANY)]),
+            |v| {
+                let mut mean = Tensor::from_vec([3], vec![0.1, -0.2, 0.3]).cast();
+                let mut var = Tensor::from_vec([3], vec![1.5, 0.7, 2.0]).cast();
+                let (m, s) = (Some(&mut mean), Some(&mut var));
+                try_batch_norm(&v[0], m, s, Some(&v[1]), Some(&v[2]), false, 0.1, 1e-5)
+            }
+        ),
+    ]
 }
 
 /// Σ of `f(i)` for i in 0..len (len ≥ 1), in the shared eight-lane order.
@@ -434,6 +462,16 @@ pub fn layer_norm<T: Element>(
     Ok(out)
 }
 
+
+#[cfg(feature = "strategies")]
+fn layer_norm_cases() -> Vec<OpCase> {
+    vec![case!(
+        "layer_norm" for [layer_norm],
+        ["sum", "sqrt"],
+        fixed(vec![(vec![3, 2, 4], ANY), (vec![2, 4], ANY), (vec![2, 4], ANY)]),
+        |v| try_layer_norm(&v[0], 2, Some(&v[1]), Some(&v[2]), 1e-5)
+    )]
+}
 /// Inverted dropout: in training, each element is zeroed with probability p
 /// and the survivors scaled by 1/(1 − p), so the expectation is unchanged;
 /// the identity otherwise. The mask comes from `rng`, so runs repeat exactly.
@@ -468,4 +506,12 @@ pub fn dropout<T: Element>(
         })
         .collect();
     x.try_mul(&Var::constant(Tensor::from_vec(x.shape(), mask)))
+}
+
+
+/// This family's registry cases (dropout has none: its mask is random; it
+/// is a `mul` by a constant, and tests/nn_ops.rs checks its statistics).
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [batch_norm_cases(), layer_norm_cases()].concat()
 }

@@ -11,6 +11,9 @@ use chainrule_tape::shape::{fmt_shape, mul_size, try_numel};
 use chainrule_tape::{Element, Tensor, Var};
 use rayon::prelude::*;
 
+#[cfg(feature = "strategies")]
+use crate::registry::{case, distinct, unary_fixed, OpCase, ANY};
+
 /// The input's [N, C, H, W]. As in PyTorch, the batch may be empty (the
 /// result is then empty too) but channels and spatial sizes may not.
 fn nchw<T: Element>(op: &'static str, x: &Var<T>) -> Result<(usize, usize, usize, usize)> {
@@ -159,6 +162,26 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
     take_computed(x, idx.into(), Tensor::from_vec([n, c, oh, ow], values))
 }
 
+
+/// max_pool2d's cases on distinct values (a unique argmax per window):
+/// 2×2 windows, and overlapping padded 3×3 windows of stride 2.
+#[cfg(feature = "strategies")]
+fn max_pool2d_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "max_pool2d" for [max_pool2d],
+            ["take"],
+            distinct(vec![2, 2, 4, 4]),
+            |v| try_max_pool2d(&v[0], 2)
+        ),
+        case!(
+            "max_pool2d_padded_overlapping" for [max_pool2d],
+            ["take"],
+            distinct(vec![1, 2, 5, 5]),
+            |v| try_max_pool2d(&v[0], Pool2dOptions::new(3).stride(2).padding(1))
+        ),
+    ]
+}
 /// Flat argmax indices and the maxima for `count` planes of `plane_in`
 /// inputs and `plane_out` outputs each, planes in parallel: `scan(plane,
 /// out)` writes indices within its plane, offset here to indices into
@@ -238,6 +261,31 @@ pub fn avg_pool2d<T: Element>(
         .try_reshape_to(&[n, c, oh, ow])
 }
 
+
+/// avg_pool2d's cases: padding counted in the divisor, and not.
+#[cfg(feature = "strategies")]
+fn avg_pool2d_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "avg_pool2d" for [avg_pool2d],
+            ["unfold", "sum"],
+            unary_fixed(&[2, 2, 4, 5], ANY),
+            |v| try_avg_pool2d(&v[0], Pool2dOptions::new(2).padding(1))
+        ),
+        case!(
+            "avg_pool2d_exclude_pad" for [avg_pool2d],
+            ["unfold", "sum"],
+            unary_fixed(&[1, 2, 5, 5], ANY),
+            |v| {
+                let o = Pool2dOptions::new(3)
+                    .stride(2)
+                    .padding(1)
+                    .count_include_pad(false);
+                try_avg_pool2d(&v[0], o)
+            }
+        ),
+    ]
+}
 /// Averaging matrix [out, n]: row i averages [⌊i·n/out⌋, ⌈(i+1)·n/out⌉).
 /// The caller has checked that `out · n` (and so `(i + 1)·n`) fits.
 fn averaging_matrix<T: Element>(out: usize, n: usize) -> Tensor<T> {
@@ -271,4 +319,26 @@ pub fn adaptive_avg_pool2d<T: Element>(x: &Var<T>, out: (usize, usize)) -> Resul
     let ph = Var::constant(averaging_matrix::<T>(out.0, h));
     let pw = Var::constant(averaging_matrix::<T>(out.1, w));
     ph.try_matmul(x)?.try_matmul_t(&pw, false, true)
+}
+
+
+#[cfg(feature = "strategies")]
+fn adaptive_avg_pool2d_cases() -> Vec<OpCase> {
+    vec![case!(
+        "adaptive_avg_pool2d" for [adaptive_avg_pool2d],
+        ["matmul"],
+        unary_fixed(&[2, 2, 5, 7], ANY),
+        |v| try_adaptive_avg_pool2d(&v[0], (3, 2))
+    )]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [
+        max_pool2d_cases(),
+        avg_pool2d_cases(),
+        adaptive_avg_pool2d_cases(),
+    ]
+    .concat()
 }

@@ -1,10 +1,16 @@
-//! Reductions over axes: sum, mean, max, min (with keepdim), and over all elements.
+//! Reductions over axes: sum, mean, max, min (with keepdim), and over all
+//! elements. Each op's registry cases follow it.
 
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::shape::{fmt_shape, normalize_axes, reduced_shape, Shape};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
+
+#[cfg(feature = "strategies")]
+use crate::registry::{case, distinct, shape, unary_case, Inputs, OpCase, ANY};
+#[cfg(feature = "strategies")]
+use proptest::prelude::*;
 
 /// Brings a reduced gradient back to the input's shape: reinsert the reduced
 /// axes as size 1 (if they were dropped), then broadcast.
@@ -53,6 +59,25 @@ pub(crate) fn sum<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Resu
     Var::from_op(Sum { axes, keepdim }, &[x], v)
 }
 
+#[cfg(feature = "strategies")]
+fn sum_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "sum_axis1" for [sum],
+            ["sum"],
+            unary_case(2..=4, ANY),
+            |v| v[0].try_sum(&[1], false)
+        ),
+        case!(
+            "sum_last_keepdim" for [sum],
+            ["sum"],
+            unary_case(1..=3, ANY),
+            |v| v[0].try_sum(&[-1], true)
+        ),
+        case!("sum_all" for [sum_all], ["sum"], unary_case(0..=3, ANY), |v| v[0].try_sum_all()),
+    ]
+}
+
 /// Mean over `axes` = Σ / (number of reduced elements); composed of [`Sum`] and a scale.
 #[track_caller]
 pub(crate) fn mean<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Result<Var<T>> {
@@ -65,6 +90,24 @@ pub(crate) fn mean<T: Element>(x: &Var<T>, axes: &[isize], keepdim: bool) -> Res
         ));
     }
     Ok(sum(x, axes, keepdim)?.mul_scalar(T::one() / T::from_f64(count as f64)))
+}
+
+#[cfg(feature = "strategies")]
+fn mean_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "mean_axis0" for [mean],
+            ["sum", "mul_scalar"],
+            unary_case(1..=3, ANY),
+            |v| v[0].try_mean(&[0], false)
+        ),
+        case!(
+            "mean_all" for [mean_all],
+            ["sum", "mul_scalar"],
+            unary_case(0..=3, ANY),
+            |v| v[0].try_mean_all()
+        ),
+    ]
 }
 
 /// Normalises axes; an empty list means every axis.
@@ -164,4 +207,54 @@ pub(crate) fn extreme<T: Element>(
     };
     let v: Tensor<T> = x.value().reduce_axes(&axes, keepdim, init, pick);
     Var::from_op(ExtremeReduce { axes, keepdim, max }, &[x], v)
+}
+
+/// One input of random rank in `ranks` with distinct values, so the
+/// extremum is unique.
+#[cfg(feature = "strategies")]
+fn distinct_case(ranks: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Inputs> {
+    shape(ranks, 4).prop_flat_map(distinct).boxed()
+}
+
+/// max's and min's cases, over axes and over all elements.
+#[cfg(feature = "strategies")]
+fn extreme_cases() -> Vec<OpCase> {
+    vec![
+        case!("max_axis1" for [max], ["max"], distinct_case(2..=3), |v| v[0].try_max(&[1], false)),
+        case!("max_all" for [max_all], ["max"], distinct_case(0..=3), |v| v[0].try_max_all()),
+        case!(
+            "min_axis0_keepdim" for [min],
+            ["min"],
+            distinct_case(1..=3),
+            |v| v[0].try_min(&[0], true)
+        ),
+        case!("min_all" for [min_all], ["min"], distinct_case(0..=3), |v| v[0].try_min_all()),
+    ]
+}
+
+
+/// max_dim's and min_dim's cases (the values; the indices are constants),
+/// on distinct values so the chosen element is unique.
+#[cfg(feature = "strategies")]
+fn extreme_dim_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "max_dim" for [max_dim],
+            ["take"],
+            distinct_case(2..=3),
+            |v| Ok(v[0].try_max_dim(1, false)?.0)
+        ),
+        case!(
+            "min_dim_keepdim" for [min_dim],
+            ["take"],
+            distinct_case(1..=3),
+            |v| Ok(v[0].try_min_dim(0, true)?.0)
+        ),
+    ]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [sum_cases(), mean_cases(), extreme_cases(), extreme_dim_cases()].concat()
 }

@@ -1,16 +1,25 @@
-//! The op registry: one entry (or more) per op, each with a proptest strategy
-//! for its inputs and a function applying the op. One test runs gradcheck and
-//! gradgradcheck over every entry; another fails if an op exists without an
-//! entry; the PyTorch fixtures are looked up here by case name; and
-//! `chainrule gradcheck` samples the same strategies at run time.
+//! The op registry's shared machinery. The cases themselves live beside
+//! their ops: each family file (`unary.rs`, `conv.rs`, ...) puts an op's
+//! registry cases next to its forward and backward and collects them in a
+//! `cases()` function; [`registry`] concatenates the families.
+//!
+//! A case is a proptest strategy for the op's inputs and a function applying
+//! the op. One test runs gradcheck and gradgradcheck over every case; another
+//! fails if a public op in [`api`] has no case; the PyTorch fixtures are
+//! looked up here by case name; and `chainrule gradcheck` samples the same
+//! strategies at run time.
 //!
 //! Strategies keep values inside each op's domain (ln, √ on positives) and
 //! away from kinks (|x|, relu, max) by more than the finite-difference step,
-//! so a failure always means a wrong derivative, never a bad sample.
+//! so a failure always means a wrong derivative, never a bad sample. Values
+//! on a 0.1 grid offset by 0.05 ([`grid_tensor`]) never come within 0.05 of
+//! a kink placed on the grid (hardtanh's ±1, smooth-L1's |d| = 1, a hinge's
+//! margin).
 
-use crate::VarOps;
+use crate::indexing::Indices;
 use chainrule_tape::error::Result;
-use chainrule_tape::{Tensor, Var};
+use chainrule_tape::shape::numel;
+use chainrule_tape::{Element, Tensor, Var};
 use proptest::prelude::*;
 
 /// Input tensors for one check.
@@ -21,7 +30,9 @@ pub type Inputs = Vec<Tensor<f64>>;
 pub struct OpCase {
     /// Unique case name (also the key of the PyTorch fixtures).
     pub name: &'static str,
-    /// The ops this case exercises (recorded as nodes by `apply`).
+    /// The public ops this case calls, as names from [`api`].
+    pub covers: &'static [&'static str],
+    /// The recorded ops this case exercises (the `Op::name`s of the nodes `apply` records).
     pub ops: &'static [&'static str],
     /// Input strategy.
     pub strategy: fn() -> BoxedStrategy<Inputs>,
@@ -29,6 +40,120 @@ pub struct OpCase {
     pub apply: fn(&[Var<f64>]) -> Result<Var<f64>>,
     /// The same in f32 (the fixtures are checked in both precisions).
     pub apply32: fn(&[Var<f32>]) -> Result<Var<f32>>,
+}
+
+/// Every registered case, family by family.
+pub fn registry() -> Vec<OpCase> {
+    [
+        crate::binary::cases(),
+        crate::unary::cases(),
+        crate::reduce::cases(),
+        crate::matmul::cases(),
+        crate::shape_ops::cases(),
+        crate::indexing::cases(),
+        crate::activations::cases(),
+        crate::softmax::cases(),
+        crate::loss::cases(),
+        crate::conv::cases(),
+        crate::pool::cases(),
+        crate::norm::cases(),
+    ]
+    .concat()
+}
+
+/// The case with this name.
+pub fn find(name: &str) -> Option<OpCase> {
+    registry().into_iter().find(|c| c.name == name)
+}
+
+/// Builds an [`OpCase`]: name, the public ops it covers (names in [`api`],
+/// so a misspelt or missing one does not compile), the recorded op names it
+/// claims, the input strategy, and the body, compiled once for f64 and once
+/// for f32.
+macro_rules! case_impl {
+    (
+        $name:literal for [$($api:ident),+],
+        [$($op:literal),*],
+        $strategy:expr,
+        |$v:ident| $apply:expr
+    ) => {
+        $crate::registry::OpCase {
+            name: $name,
+            covers: &[$($crate::registry::api::$api),+],
+            ops: &[$($op),*],
+            strategy: || $strategy,
+            apply: |$v: &[::chainrule_tape::Var<f64>]|
+                -> ::chainrule_tape::error::Result<::chainrule_tape::Var<f64>> { $apply },
+            apply32: |$v: &[::chainrule_tape::Var<f32>]|
+                -> ::chainrule_tape::error::Result<::chainrule_tape::Var<f32>> { $apply },
+        }
+    };
+}
+
+pub(crate) use case_impl as case;
+
+/// Declares the [`api`] table: one `&str` constant per public op, named
+/// after it, plus `ALL`. A never-called function names each op's method or
+/// function, so an entry for something that does not exist fails to compile.
+macro_rules! public_ops {
+    (
+        var_ops: $($m:ident $(($m_real:ident))?),+;
+        var: $($a:ident $(($a_real:ident))?),+;
+        functions: $($module:ident::$f:ident),+;
+    ) => {
+        $(#[doc = concat!("`VarOps::", stringify!($m), "`.")]
+        pub const $m: &str = stringify!($m);)+
+        $(#[doc = concat!("`Var::", stringify!($a), "` (chainrule-tape's arithmetic).")]
+        pub const $a: &str = stringify!($a);)+
+        $(#[doc = concat!("`", stringify!($module), "::", stringify!($f), "`.")]
+        pub const $f: &str = stringify!($f);)+
+
+        /// Every public op, in table order.
+        pub const ALL: &[&str] = &[$($m),+, $($a),+, $($f),+];
+
+        #[allow(dead_code, unused_imports)]
+        fn exists() {
+            use chainrule_tape::Var;
+            $(public_ops!(@var_ops $m $($m_real)?);)+
+            $(public_ops!(@var $a $($a_real)?);)+
+            $(use crate::$module::$f as _;)+
+        }
+    };
+    (@var_ops $name:ident) => { let _ = <Var<f64> as crate::VarOps<f64>>::$name; };
+    (@var_ops $name:ident $real:ident) => { let _ = <Var<f64> as crate::VarOps<f64>>::$real; };
+    (@var $name:ident) => { let _ = Var::<f64>::$name; };
+    (@var $name:ident $real:ident) => { let _ = Var::<f64>::$real; };
+}
+
+/// The public differentiable ops, one name each: every [`crate::VarOps`]
+/// method, the arithmetic on `Var` that chainrule-tape defines, and the free
+/// functions. The compiler checks each entry exists; `VarOps` methods made
+/// with `fallible!` (in lib.rs) name their entry here, so a new method
+/// without an entry does not compile (with the `strategies` feature). A test
+/// (`tests/registry.rs`) fails if an entry has no case covering it.
+/// A new public op function goes under `functions`.
+#[allow(non_upper_case_globals)]
+pub mod api {
+    public_ops! {
+        var_ops: exp, log, sqrt, abs, sin, cos, tanh, sigmoid, relu, powf, square, pow,
+            maximum, minimum, sum, sum_all, mean, mean_all, max, max_all, min, min_all,
+            max_dim, min_dim,
+            matmul, matmul_t, reshape, reshape_to, permute, transpose, t,
+            leaky_relu, elu, selu, gelu, softplus, silu, mish, hardtanh, clamp, softsign,
+            log_sigmoid, softmax, log_softmax, logsumexp,
+            slice, narrow, index_select, gather, scatter_add, unsqueeze, squeeze, flatten,
+            expand, repeat, pad, masked_fill, split(try_split), chunk(try_chunk);
+        var: add(try_add), sub(try_sub), mul(try_mul), div(try_div), neg, add_scalar,
+            mul_scalar, rsub_scalar, rdiv_scalar, sum_to, broadcast_to;
+        functions: shape_ops::concat, shape_ops::stack, indexing::where_,
+            conv::conv1d, conv::conv2d, conv::conv_transpose2d,
+            pool::max_pool2d, pool::avg_pool2d, pool::adaptive_avg_pool2d,
+            norm::batch_norm, norm::layer_norm, norm::dropout,
+            loss::mse_loss, loss::l1_loss, loss::smooth_l1_loss, loss::huber_loss,
+            loss::binary_cross_entropy, loss::binary_cross_entropy_with_logits,
+            loss::cross_entropy, loss::cross_entropy_probs, loss::nll_loss, loss::kl_div,
+            loss::multi_margin_loss, loss::hinge_embedding_loss;
+    }
 }
 
 /// Where sampled values lie.
@@ -39,6 +164,11 @@ pub enum Domain {
     /// |x| uniform in [0.2, 2), either sign: away from kinks at 0.
     AwayFromZero,
 }
+
+/// Uniform in [−2, 2).
+pub(crate) const ANY: Domain = Domain::Range(-2.0, 2.0);
+/// Uniform in [0.2, 3): the domain of ln, √ and negative powers.
+pub(crate) const POSITIVE: Domain = Domain::Range(0.2, 3.0);
 
 fn values(n: usize, domain: Domain) -> BoxedStrategy<Vec<f64>> {
     match domain {
@@ -68,6 +198,7 @@ pub fn shape(ranks: std::ops::RangeInclusive<usize>, max_dim: usize) -> BoxedStr
         .boxed()
 }
 
+/// One input of random rank in `ranks` (dimensions up to 4).
 pub(crate) fn unary_case(
     ranks: std::ops::RangeInclusive<usize>,
     domain: Domain,
@@ -76,6 +207,11 @@ pub(crate) fn unary_case(
         .prop_flat_map(move |s| tensor(s, domain))
         .prop_map(|t| vec![t])
         .boxed()
+}
+
+/// One input of a fixed shape.
+pub(crate) fn unary_fixed(shape: &[usize], d: Domain) -> BoxedStrategy<Inputs> {
+    fixed(vec![(shape.to_vec(), d)])
 }
 
 /// Two shapes that broadcast together: a full shape, a suffix of it for the
@@ -106,13 +242,6 @@ pub fn broadcast_shapes() -> BoxedStrategy<(Vec<usize>, Vec<usize>)> {
         .boxed()
 }
 
-fn binary_case(da: Domain, db: Domain) -> BoxedStrategy<Inputs> {
-    broadcast_shapes()
-        .prop_flat_map(move |(sa, sb)| (tensor(sa, da), tensor(sb, db)))
-        .prop_map(|(a, b)| vec![a, b])
-        .boxed()
-}
-
 /// Values on a grid of step 0.1, offset by `offset`: two grids with offsets
 /// 0 and 0.05 never come closer than 0.05, so max/min have no near-ties.
 pub(crate) fn grid_tensor(shape: Vec<usize>, offset: f64) -> BoxedStrategy<Tensor<f64>> {
@@ -127,287 +256,51 @@ pub(crate) fn grid_tensor(shape: Vec<usize>, offset: f64) -> BoxedStrategy<Tenso
         .boxed()
 }
 
-fn extremum_case() -> BoxedStrategy<Inputs> {
-    broadcast_shapes()
-        .prop_flat_map(|(sa, sb)| (grid_tensor(sa, 0.0), grid_tensor(sb, 0.05)))
-        .prop_map(|(a, b)| vec![a, b])
+/// Inputs of fixed shapes, values from the given domains.
+pub(crate) fn fixed(specs: Vec<(Vec<usize>, Domain)>) -> BoxedStrategy<Inputs> {
+    specs
+        .into_iter()
+        .map(|(s, d)| tensor(s, d))
+        .collect::<Vec<_>>()
+        .prop_map(|v| v)
         .boxed()
 }
 
-/// Distinct values (a shuffled grid), so reductions have a unique extremum.
-fn distinct_case(ranks: std::ops::RangeInclusive<usize>) -> BoxedStrategy<Inputs> {
-    shape(ranks, 4)
-        .prop_flat_map(|s| {
-            let n: usize = s.iter().product();
-            (Just(s), Just((0..n).collect::<Vec<usize>>()).prop_shuffle())
-        })
-        .prop_map(|(s, perm)| {
-            let n = perm.len() as f64;
+/// Inputs of fixed shapes on the 0.1 grid with the given offsets.
+pub(crate) fn grid(specs: Vec<(Vec<usize>, f64)>) -> BoxedStrategy<Inputs> {
+    specs
+        .into_iter()
+        .map(|(s, o)| grid_tensor(s, o))
+        .collect::<Vec<_>>()
+        .prop_map(|v| v)
+        .boxed()
+}
+
+/// One input of this shape holding distinct values (a shuffled grid of step
+/// 0.1), so a max has a unique winner.
+pub(crate) fn distinct(shape: Vec<usize>) -> BoxedStrategy<Inputs> {
+    let n: usize = shape.iter().product();
+    Just((0..n).collect::<Vec<usize>>())
+        .prop_shuffle()
+        .prop_map(move |perm| {
             vec![Tensor::from_vec(
-                &s,
+                &shape,
                 perm.into_iter()
-                    .map(|i| 0.1 * i as f64 - 0.05 * n)
+                    .map(|i| 0.1 * i as f64 - 0.05 * n as f64)
                     .collect(),
             )]
         })
         .boxed()
 }
 
-/// A pair (big, small) where `small`'s shape broadcasts to `big`'s.
-fn reduce_to_case() -> BoxedStrategy<Inputs> {
-    broadcast_shapes()
-        .prop_map(|(a, b)| {
-            let full = chainrule_tape::shape::broadcast_shapes("registry", &a, &b)
-                .expect("broadcastable")
-                .to_vec();
-            (full, b)
-        })
-        .prop_flat_map(|(full, small)| {
-            (
-                tensor(full, Domain::Range(-2.0, 2.0)),
-                tensor(small, Domain::Range(-2.0, 2.0)),
-            )
-        })
-        .prop_map(|(a, b)| vec![a, b])
-        .boxed()
+/// Index k of a pattern array: (7k + 3) mod n (repeats, so gradients
+/// collide). tools/torch_reference/make_nn_fixtures.py builds the same.
+pub(crate) fn pattern_indices(shape: &[usize], n: usize) -> Indices {
+    let data = (0..numel(shape)).map(|k| (7 * k + 3) % n).collect();
+    Indices::new(shape.to_vec(), data).expect("sizes agree")
 }
 
-fn matmul_case(batched: bool) -> BoxedStrategy<Inputs> {
-    (1usize..5, 1usize..5, 1usize..5, 1usize..3, 1usize..3)
-        .prop_flat_map(move |(m, k, n, b1, b2)| {
-            let (sa, sb) = if batched {
-                (vec![b1, 1, m, k], vec![b2, k, n])
-            } else {
-                (vec![m, k], vec![k, n])
-            };
-            (
-                tensor(sa, Domain::Range(-1.0, 1.0)),
-                tensor(sb, Domain::Range(-1.0, 1.0)),
-            )
-        })
-        .prop_map(|(a, b)| vec![a, b])
-        .boxed()
-}
-
-fn matvec_case() -> BoxedStrategy<Inputs> {
-    (1usize..5, 1usize..5)
-        .prop_flat_map(|(m, k)| {
-            (
-                tensor(vec![m, k], Domain::Range(-1.0, 1.0)),
-                tensor(vec![k], Domain::Range(-1.0, 1.0)),
-            )
-        })
-        .prop_map(|(a, b)| vec![a, b])
-        .boxed()
-}
-
-pub(crate) const ANY: Domain = Domain::Range(-2.0, 2.0);
-pub(crate) const POSITIVE: Domain = Domain::Range(0.2, 3.0);
-
-macro_rules! case_impl {
-    ($name:literal, [$($op:literal),*], $strategy:expr, |$v:ident| $apply:expr) => {
-        OpCase {
-            name: $name,
-            ops: &[$($op),*],
-            strategy: || $strategy,
-            apply: |$v: &[Var<f64>]| -> Result<Var<f64>> { $apply },
-            apply32: |$v: &[Var<f32>]| -> Result<Var<f32>> { $apply },
-        }
-    };
-}
-
-pub(crate) use case_impl as case;
-
-/// Every registered case.
-pub fn registry() -> Vec<OpCase> {
-    let mut cases = core_cases();
-    cases.extend(crate::registry_nn::cases());
-    cases
-}
-
-fn core_cases() -> Vec<OpCase> {
-    vec![
-        case!("add", ["add"], binary_case(ANY, ANY), |v| v[0]
-            .try_add(&v[1])),
-        case!("sub", ["sub"], binary_case(ANY, ANY), |v| v[0]
-            .try_sub(&v[1])),
-        case!("mul", ["mul"], binary_case(ANY, ANY), |v| v[0]
-            .try_mul(&v[1])),
-        case!(
-            "div",
-            ["div"],
-            binary_case(ANY, Domain::AwayFromZero),
-            |v| v[0].try_div(&v[1])
-        ),
-        case!("neg", ["neg"], unary_case(0..=3, ANY), |v| Ok(v[0].neg())),
-        case!(
-            "add_scalar",
-            ["add_scalar"],
-            unary_case(0..=3, ANY),
-            |v| Ok(v[0].add_scalar(0.7))
-        ),
-        case!(
-            "mul_scalar",
-            ["mul_scalar"],
-            unary_case(0..=3, ANY),
-            |v| Ok(v[0].mul_scalar(-1.3))
-        ),
-        case!(
-            "rsub_scalar",
-            ["rsub_scalar"],
-            unary_case(0..=3, ANY),
-            |v| Ok(v[0].rsub_scalar(0.4))
-        ),
-        case!(
-            "scalar_div",
-            ["scalar_div"],
-            unary_case(0..=3, Domain::AwayFromZero),
-            |v| Ok(v[0].rdiv_scalar(2.0))
-        ),
-        case!("sum_to", ["sum_to", "mul"], reduce_to_case(), |v| v[0]
-            .try_sum_to(v[1].shape())?
-            .try_mul(&v[1])),
-        case!(
-            "broadcast_to",
-            ["broadcast_to", "mul"],
-            reduce_to_case(),
-            |v| v[1].try_broadcast_to(v[0].shape())?.try_mul(&v[0])
-        ),
-        case!("exp", ["exp"], unary_case(0..=3, ANY), |v| v[0].try_exp()),
-        case!("log", ["log"], unary_case(0..=3, POSITIVE), |v| v[0]
-            .try_log()),
-        case!("sqrt", ["sqrt"], unary_case(0..=3, POSITIVE), |v| v[0]
-            .try_sqrt()),
-        case!(
-            "abs",
-            ["abs"],
-            unary_case(0..=3, Domain::AwayFromZero),
-            |v| v[0].try_abs()
-        ),
-        case!(
-            "sin",
-            ["sin"],
-            unary_case(0..=3, Domain::Range(-4.0, 4.0)),
-            |v| v[0].try_sin()
-        ),
-        case!(
-            "cos",
-            ["cos"],
-            unary_case(0..=3, Domain::Range(-4.0, 4.0)),
-            |v| v[0].try_cos()
-        ),
-        case!(
-            "tanh",
-            ["tanh"],
-            unary_case(0..=3, Domain::Range(-3.0, 3.0)),
-            |v| v[0].try_tanh()
-        ),
-        case!(
-            "sigmoid",
-            ["sigmoid"],
-            unary_case(0..=3, Domain::Range(-4.0, 4.0)),
-            |v| v[0].try_sigmoid()
-        ),
-        case!(
-            "relu",
-            ["relu"],
-            unary_case(0..=3, Domain::AwayFromZero),
-            |v| v[0].try_relu()
-        ),
-        case!(
-            "pow_scalar_2",
-            ["pow_scalar"],
-            unary_case(0..=3, ANY),
-            |v| v[0].try_powf(2.0)
-        ),
-        case!(
-            "pow_scalar_3",
-            ["pow_scalar"],
-            unary_case(0..=3, ANY),
-            |v| v[0].try_powf(3.0)
-        ),
-        case!(
-            "pow_scalar_neg1_5",
-            ["pow_scalar"],
-            unary_case(0..=3, POSITIVE),
-            |v| v[0].try_powf(-1.5)
-        ),
-        case!(
-            "pow_scalar_0_5",
-            ["pow_scalar"],
-            unary_case(0..=3, POSITIVE),
-            |v| v[0].try_powf(0.5)
-        ),
-        case!(
-            "pow",
-            ["pow"],
-            binary_case(Domain::Range(0.5, 2.0), ANY),
-            |v| v[0].try_pow(&v[1])
-        ),
-        case!("maximum", ["maximum"], extremum_case(), |v| v[0]
-            .try_maximum(&v[1])),
-        case!("minimum", ["minimum"], extremum_case(), |v| v[0]
-            .try_minimum(&v[1])),
-        case!("sum_axis1", ["sum"], unary_case(2..=4, ANY), |v| v[0]
-            .try_sum(&[1], false)),
-        case!("sum_last_keepdim", ["sum"], unary_case(1..=3, ANY), |v| v
-            [0]
-        .try_sum(&[-1], true)),
-        case!("sum_all", ["sum"], unary_case(0..=3, ANY), |v| v[0]
-            .try_sum_all()),
-        case!(
-            "mean_axis0",
-            ["sum", "mul_scalar"],
-            unary_case(1..=3, ANY),
-            |v| v[0].try_mean(&[0], false)
-        ),
-        case!(
-            "mean_all",
-            ["sum", "mul_scalar"],
-            unary_case(0..=3, ANY),
-            |v| v[0].try_mean_all()
-        ),
-        case!("max_axis1", ["max"], distinct_case(2..=3), |v| v[0]
-            .try_max(&[1], false)),
-        case!("max_all", ["max"], distinct_case(0..=3), |v| v[0]
-            .try_max_all()),
-        case!("min_axis0_keepdim", ["min"], distinct_case(1..=3), |v| v[0]
-            .try_min(&[0], true)),
-        case!("min_all", ["min"], distinct_case(0..=3), |v| v[0]
-            .try_min_all()),
-        case!("matmul", ["matmul"], matmul_case(false), |v| v[0]
-            .try_matmul(&v[1])),
-        case!(
-            "matmul_batched_broadcast",
-            ["matmul"],
-            matmul_case(true),
-            |v| v[0].try_matmul(&v[1])
-        ),
-        case!(
-            "matmul_matrix_vector",
-            ["matmul", "reshape"],
-            matvec_case(),
-            |v| v[0].try_matmul(&v[1])
-        ),
-        case!(
-            "matmul_transposed",
-            ["matmul", "permute"],
-            matmul_case(false),
-            |v| {
-                // (Bᵀ·Aᵀ)ᵀ = A·B exercises both transpose flags in forward and backward.
-                v[1].try_matmul_t(&v[0], true, true)?.try_t()
-            }
-        ),
-        case!("reshape", ["reshape"], unary_case(1..=3, ANY), |v| v[0]
-            .try_reshape(&[-1])),
-        case!("transpose", ["permute"], unary_case(2..=3, ANY), |v| v[0]
-            .try_transpose(0, -1)),
-        case!("permute", ["permute"], unary_case(3..=3, ANY), |v| v[0]
-            .try_permute(&[2, 0, 1])),
-    ]
-}
-
-/// The case with this name.
-pub fn find(name: &str) -> Option<OpCase> {
-    registry().into_iter().find(|c| c.name == name)
+/// A 1/0 mask with ones at flat positions k ≡ 0 (mod 3).
+pub(crate) fn pattern_mask<T: Element>(shape: &[usize]) -> Tensor<T> {
+    Tensor::from_fn(shape, |k| if k % 3 == 0 { T::one() } else { T::zero() })
 }

@@ -1,7 +1,7 @@
 //! Shape ops: reshape (no copy), permute and transpose (copy into the new
 //! order), concatenation and stacking, split/chunk (narrowed views, see
 //! `indexing`), squeeze/unsqueeze/flatten (reshapes), expand and repeat
-//! (broadcasts).
+//! (broadcasts). Each op's registry cases follow it.
 
 use crate::indexing::narrow;
 use crate::VarOps;
@@ -9,6 +9,9 @@ use chainrule_tape::error::{Error, Result};
 use chainrule_tape::shape::{add_size, fmt_shape, mul_size, normalize_axis, try_numel, Shape};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::{smallvec, SmallVec};
+
+#[cfg(feature = "strategies")]
+use crate::registry::{case, fixed, unary_case, unary_fixed, OpCase, ANY};
 
 /// A new shape for the same elements in the same order. ∂/∂x = the gradient reshaped back.
 pub struct Reshape;
@@ -74,6 +77,17 @@ pub(crate) fn reshape_to<T: Element>(x: &Var<T>, shape: &[usize]) -> Result<Var<
     Var::from_op(Reshape, &[x], v)
 }
 
+/// reshape's case: through an explicit [n, 1], then back with an inferred −1.
+#[cfg(feature = "strategies")]
+fn reshape_cases() -> Vec<OpCase> {
+    vec![case!(
+        "reshape" for [reshape_to, reshape],
+        ["reshape"],
+        unary_case(1..=3, ANY),
+        |v| v[0].try_reshape_to(&[v[0].numel(), 1])?.try_reshape(&[-1])
+    )]
+}
+
 /// Reorders dimensions: output dimension i is input dimension `perm[i]`.
 /// ∂/∂x = the gradient permuted by the inverse permutation.
 pub struct Permute {
@@ -110,6 +124,16 @@ pub(crate) fn permute<T: Element>(x: &Var<T>, perm: &[usize]) -> Result<Var<T>> 
     Var::from_op(Permute { perm: perm.into() }, &[x], v)
 }
 
+#[cfg(feature = "strategies")]
+fn permute_cases() -> Vec<OpCase> {
+    vec![case!(
+        "permute" for [permute],
+        ["permute"],
+        unary_case(3..=3, ANY),
+        |v| v[0].try_permute(&[2, 0, 1])
+    )]
+}
+
 /// Swaps two dimensions (negative indices count from the end).
 #[track_caller]
 pub(crate) fn transpose<T: Element>(x: &Var<T>, d0: isize, d1: isize) -> Result<Var<T>> {
@@ -124,6 +148,16 @@ pub(crate) fn transpose<T: Element>(x: &Var<T>, d0: isize, d1: isize) -> Result<
     let mut perm: Shape = (0..rank).collect();
     perm.swap(a, b);
     permute(x, &perm)
+}
+
+#[cfg(feature = "strategies")]
+fn transpose_cases() -> Vec<OpCase> {
+    vec![case!(
+        "transpose" for [transpose],
+        ["permute"],
+        unary_case(2..=3, ANY),
+        |v| v[0].try_transpose(0, -1)
+    )]
 }
 
 /// Concatenation along `axis`. ∂/∂xᵢ = the gradient's slice for xᵢ.
@@ -193,6 +227,16 @@ pub fn concat<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
     Var::from_op(Concat { axis: a }, xs, Tensor::from_vec(&out_shape, data))
 }
 
+
+#[cfg(feature = "strategies")]
+fn concat_cases() -> Vec<OpCase> {
+    vec![case!(
+        "concat" for [concat],
+        ["concat"],
+        fixed(vec![(vec![2, 3], ANY), (vec![2, 1], ANY), (vec![2, 2], ANY)]),
+        |v| try_concat(&[&v[0], &v[1], &v[2]], 1)
+    )]
+}
 /// Joins tensors of equal shape along a new axis (`torch.stack`).
 #[track_caller]
 pub fn stack<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
@@ -218,6 +262,16 @@ pub fn stack<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
     concat(&refs, a as isize)
 }
 
+#[cfg(feature = "strategies")]
+fn stack_cases() -> Vec<OpCase> {
+    vec![case!(
+        "stack" for [stack],
+        ["concat", "reshape"],
+        fixed(vec![(vec![2, 3], ANY), (vec![2, 3], ANY)]),
+        |v| try_stack(&[&v[0], &v[1]], 1)
+    )]
+}
+
 /// Pieces of `size` along `axis` (the last may be smaller), as `torch.split`.
 #[track_caller]
 pub(crate) fn split<T: Element>(x: &Var<T>, size: usize, axis: isize) -> Result<Vec<Var<T>>> {
@@ -240,6 +294,22 @@ pub(crate) fn chunk<T: Element>(x: &Var<T>, chunks: usize, axis: isize) -> Resul
         return Err(Error::argument("chunk", "need at least one chunk"));
     }
     split(x, x.shape()[a].div_ceil(chunks).max(1), a as isize)
+}
+
+/// split's and chunk's case: pieces of 2, 2, 1 rows and chunks of 3, 2
+/// rows, reassembled in another order.
+#[cfg(feature = "strategies")]
+fn split_chunk_cases() -> Vec<OpCase> {
+    vec![case!(
+        "split_chunk" for [split, chunk, concat, mul_scalar],
+        ["take", "concat"],
+        unary_fixed(&[5, 2], ANY),
+        |v| {
+            let p = v[0].try_split(2, 0)?;
+            let c = v[0].try_chunk(2, 0)?;
+            try_concat(&[&p[2], &c[1], &p[0].mul_scalar(2.0), &c[0]], 0)
+        }
+    )]
 }
 
 /// A size-1 dimension inserted at `axis` (a reshape).
@@ -289,6 +359,20 @@ pub(crate) fn flatten<T: Element>(x: &Var<T>, start: isize, end: isize) -> Resul
     x.try_reshape_to(&shape)
 }
 
+/// squeeze's, unsqueeze's and flatten's case: [2, 1, 3] → [2, 3] → [1, 2, 3] → [1, 6].
+#[cfg(feature = "strategies")]
+fn squeeze_unsqueeze_flatten_cases() -> Vec<OpCase> {
+    vec![case!(
+        "squeeze_unsqueeze_flatten" for [squeeze, unsqueeze, flatten],
+        ["reshape"],
+        unary_fixed(&[2, 1, 3], ANY),
+        |v| v[0]
+            .try_squeeze(Some(1))?
+            .try_unsqueeze(0)?
+            .try_flatten(1, 2)
+    )]
+}
+
 /// Broadcast to `shape`, where −1 keeps a dimension (`torch.expand`).
 #[track_caller]
 pub(crate) fn expand<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>> {
@@ -313,6 +397,16 @@ pub(crate) fn expand<T: Element>(x: &Var<T>, shape: &[isize]) -> Result<Var<T>> 
         })
         .collect();
     x.try_broadcast_to(&target)
+}
+
+#[cfg(feature = "strategies")]
+fn expand_cases() -> Vec<OpCase> {
+    vec![case!(
+        "expand" for [expand],
+        ["broadcast_to"],
+        unary_fixed(&[3, 1], ANY),
+        |v| v[0].try_expand(&[2, -1, 4])
+    )]
 }
 
 /// Tiles x `reps[i]` times along dimension i (`torch.Tensor.repeat`):
@@ -342,4 +436,31 @@ pub(crate) fn repeat<T: Element>(x: &Var<T>, reps: &[usize]) -> Result<Var<T>> {
     x.try_reshape_to(&interleaved)?
         .try_broadcast_to(&tiled)?
         .try_reshape_to(&out)
+}
+
+#[cfg(feature = "strategies")]
+fn repeat_cases() -> Vec<OpCase> {
+    vec![case!(
+        "repeat" for [repeat],
+        ["broadcast_to", "reshape"],
+        unary_fixed(&[2, 3], ANY),
+        |v| v[0].try_repeat(&[2, 1, 3])
+    )]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [
+        reshape_cases(),
+        transpose_cases(),
+        permute_cases(),
+        concat_cases(),
+        stack_cases(),
+        split_chunk_cases(),
+        squeeze_unsqueeze_flatten_cases(),
+        repeat_cases(),
+        expand_cases(),
+    ]
+    .concat()
 }

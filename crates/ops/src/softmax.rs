@@ -11,6 +11,9 @@ use chainrule_tape::shape::normalize_axis;
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
 
+#[cfg(feature = "strategies")]
+use crate::registry::{case, unary_case, unary_fixed, OpCase, ANY};
+
 /// For each lane along `axis`: (max, ln Σ exp(x − max)), via `f(lane) -> value per element`.
 fn lane_apply<T: Element>(
     x: &Tensor<T>,
@@ -58,6 +61,19 @@ fn lse<T: Element>(lane: &[T]) -> T {
     m + lane.iter().map(|&v| (v - m).exp()).sum::<T>().ln()
 }
 
+fn axis_of<T: Element>(op: &'static str, x: &Var<T>, axis: isize) -> Result<usize> {
+    normalize_axis(op, axis, x.shape().len().max(1))
+}
+
+/// Lifts a 0-d input to 1-d for the lane kernels (and back).
+fn as_lanes<T: Element>(x: &Tensor<T>) -> Tensor<T> {
+    if x.rank() == 0 {
+        x.reshape([1])
+    } else {
+        x.clone()
+    }
+}
+
 /// softmax along an axis.
 pub struct Softmax {
     /// The axis.
@@ -78,6 +94,29 @@ impl<T: Element> Op<T> for Softmax {
     }
 }
 
+/// Forward of [`Softmax`]: exp(x − logsumexp(x)) per lane.
+#[track_caller]
+pub(crate) fn softmax<T: Element>(x: &Var<T>, axis: isize) -> Result<Var<T>> {
+    let a = axis_of("softmax", x, axis)?;
+    let v = lane_apply(&as_lanes(x.value()), a, true, |lane, out| {
+        let l = lse(lane);
+        for (o, &v) in out.iter_mut().zip(lane) {
+            *o = (v - l).exp();
+        }
+    });
+    Var::from_op(Softmax { axis: a }, &[x], v.reshape(x.shape()))
+}
+
+#[cfg(feature = "strategies")]
+fn softmax_cases() -> Vec<OpCase> {
+    vec![case!(
+        "softmax" for [softmax],
+        ["softmax"],
+        unary_case(1..=3, ANY),
+        |v| v[0].try_softmax(-1)
+    )]
+}
+
 /// log_softmax along an axis.
 pub struct LogSoftmax {
     /// The axis.
@@ -95,6 +134,29 @@ impl<T: Element> Op<T> for LogSoftmax {
         let s = cx.grad.try_sum(&[self.axis as isize], true)?;
         Ok(smallvec![Some(cx.grad.try_sub(&p.try_mul(&s)?)?)])
     }
+}
+
+/// Forward of [`LogSoftmax`]: x − logsumexp(x) per lane.
+#[track_caller]
+pub(crate) fn log_softmax<T: Element>(x: &Var<T>, axis: isize) -> Result<Var<T>> {
+    let a = axis_of("log_softmax", x, axis)?;
+    let v = lane_apply(&as_lanes(x.value()), a, true, |lane, out| {
+        let l = lse(lane);
+        for (o, &v) in out.iter_mut().zip(lane) {
+            *o = v - l;
+        }
+    });
+    Var::from_op(LogSoftmax { axis: a }, &[x], v.reshape(x.shape()))
+}
+
+#[cfg(feature = "strategies")]
+fn log_softmax_cases() -> Vec<OpCase> {
+    vec![case!(
+        "log_softmax" for [log_softmax],
+        ["log_softmax"],
+        unary_case(1..=3, ANY),
+        |v| v[0].try_log_softmax(0)
+    )]
 }
 
 /// logsumexp along an axis.
@@ -123,43 +185,7 @@ impl<T: Element> Op<T> for LogSumExp {
     }
 }
 
-fn axis_of<T: Element>(op: &'static str, x: &Var<T>, axis: isize) -> Result<usize> {
-    normalize_axis(op, axis, x.shape().len().max(1))
-}
-
-/// Lifts a 0-d input to 1-d for the lane kernels (and back).
-fn as_lanes<T: Element>(x: &Tensor<T>) -> Tensor<T> {
-    if x.rank() == 0 {
-        x.reshape([1])
-    } else {
-        x.clone()
-    }
-}
-
-#[track_caller]
-pub(crate) fn softmax<T: Element>(x: &Var<T>, axis: isize) -> Result<Var<T>> {
-    let a = axis_of("softmax", x, axis)?;
-    let v = lane_apply(&as_lanes(x.value()), a, true, |lane, out| {
-        let l = lse(lane);
-        for (o, &v) in out.iter_mut().zip(lane) {
-            *o = (v - l).exp();
-        }
-    });
-    Var::from_op(Softmax { axis: a }, &[x], v.reshape(x.shape()))
-}
-
-#[track_caller]
-pub(crate) fn log_softmax<T: Element>(x: &Var<T>, axis: isize) -> Result<Var<T>> {
-    let a = axis_of("log_softmax", x, axis)?;
-    let v = lane_apply(&as_lanes(x.value()), a, true, |lane, out| {
-        let l = lse(lane);
-        for (o, &v) in out.iter_mut().zip(lane) {
-            *o = v - l;
-        }
-    });
-    Var::from_op(LogSoftmax { axis: a }, &[x], v.reshape(x.shape()))
-}
-
+/// Forward of [`LogSumExp`]: m + ln Σ exp(x − m), m the lane's max.
 #[track_caller]
 pub(crate) fn logsumexp<T: Element>(x: &Var<T>, axis: isize, keepdim: bool) -> Result<Var<T>> {
     let a = axis_of("logsumexp", x, axis)?;
@@ -174,4 +200,28 @@ pub(crate) fn logsumexp<T: Element>(x: &Var<T>, axis: isize, keepdim: bool) -> R
         v = v.reshape(if keepdim { vec![1] } else { vec![] });
     }
     Var::from_op(LogSumExp { axis: a, keepdim }, &[x], v)
+}
+
+#[cfg(feature = "strategies")]
+fn logsumexp_cases() -> Vec<OpCase> {
+    vec![
+        case!(
+            "logsumexp" for [logsumexp],
+            ["logsumexp"],
+            unary_case(2..=4, ANY),
+            |v| v[0].try_logsumexp(1, false)
+        ),
+        case!(
+            "logsumexp_keepdim" for [logsumexp],
+            ["logsumexp"],
+            unary_fixed(&[3, 4], ANY),
+            |v| v[0].try_logsumexp(-1, true)
+        ),
+    ]
+}
+
+/// This family's registry cases.
+#[cfg(feature = "strategies")]
+pub(crate) fn cases() -> Vec<OpCase> {
+    [softmax_cases(), log_softmax_cases(), logsumexp_cases()].concat()
 }
