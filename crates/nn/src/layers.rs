@@ -52,7 +52,7 @@ fn visit_weight_bias<T: Element>(
 pub struct Linear<T: Element = f32> {
     /// [out_features, in_features].
     pub weight: Parameter<T>,
-    /// [out_features], if the layer has a bias.
+    /// `[out_features]`, if the layer has a bias.
     pub bias: Option<Parameter<T>>,
 }
 
@@ -107,7 +107,7 @@ impl<T: Element> Module<T> for Linear<T> {
 pub struct Conv2d<T: Element = f32> {
     /// [out, in/groups, kh, kw].
     pub weight: Parameter<T>,
-    /// [out], if any.
+    /// `[out]`, if any.
     pub bias: Option<Parameter<T>>,
     /// Stride (h, w).
     pub stride: (usize, usize),
@@ -283,7 +283,7 @@ impl<T: Element> Module<T> for Conv2d<T> {
 pub struct Conv1d<T: Element = f32> {
     /// [out, in/groups, k].
     pub weight: Parameter<T>,
-    /// [out], if any.
+    /// `[out]`, if any.
     pub bias: Option<Parameter<T>>,
     /// The settings.
     pub options: ConvOptions,
@@ -367,7 +367,7 @@ impl<T: Element> Module<T> for Conv1d<T> {
 pub struct ConvTranspose2d<T: Element = f32> {
     /// [in, out/groups, k, k].
     pub weight: Parameter<T>,
-    /// [out], if any.
+    /// `[out]`, if any.
     pub bias: Option<Parameter<T>>,
     /// The settings.
     pub options: ConvOptions,
@@ -561,7 +561,7 @@ impl<T: Element> Embedding<T> {
         Embedding { weight }
     }
 
-    /// Rows `indices` of the table: shape indices.shape + [dim].
+    /// Rows `indices` of the table: shape `indices.shape + [dim]`.
     pub fn lookup(&self, g: &Graph<T>, indices: &Indices) -> Result<Var<T>> {
         let w = g.param(&self.weight);
         let rows = w.try_index_select(0, &indices.data)?;

@@ -18,13 +18,13 @@ use std::sync::Mutex;
 /// batch variance (or, with `momentum = None`, the cumulative average over
 /// `num_batches_tracked`). Eval mode uses the running statistics.
 pub struct BatchNorm<T: Element = f32> {
-    /// γ [C], if affine.
+    /// γ `[C]`, if affine.
     pub weight: Option<Parameter<T>>,
-    /// β [C], if affine.
+    /// β `[C]`, if affine.
     pub bias: Option<Parameter<T>>,
-    /// Running mean [C] (if tracked).
+    /// Running mean `[C]` (if tracked).
     pub running_mean: Option<Buffer<T>>,
-    /// Running (unbiased) variance [C] (if tracked).
+    /// Running (unbiased) variance `[C]` (if tracked).
     pub running_var: Option<Buffer<T>>,
     /// Number of training batches seen (if tracked).
     pub num_batches_tracked: Option<Buffer<T>>,

@@ -62,7 +62,7 @@ impl Indices {
     }
 }
 
-/// y = x.flat[indices], shaped like the index array. ∂/∂x = put_add(g, indices).
+/// `y = x.flat[indices]`, shaped like the index array. ∂/∂x = `put_add(g, indices)`.
 pub struct Take {
     /// Flat source index of each output element.
     pub indices: Arc<[usize]>,
@@ -85,7 +85,7 @@ impl<T: Element> Op<T> for Take {
     }
 }
 
-/// y = zeros(shape); y.flat[indices[i]] += x.flat[i]. ∂/∂x = take(g, indices).
+/// `y = zeros(shape); y.flat[indices[i]] += x.flat[i]`. ∂/∂x = `take(g, indices)`.
 pub struct PutAdd {
     /// Flat destination index of each input element.
     pub indices: Arc<[usize]>,

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule-ops
 //!
 //! Every differentiable op beyond the arithmetic operators: forward kernel and
@@ -175,7 +175,7 @@ pub trait VarOps<T: Element> {
         narrow / try_narrow(axis: isize, start: usize, len: usize) => |x| indexing::narrow(x, axis, start, len));
     fallible!(/// The entries `index` along `axis` (`torch.index_select`).
         index_select / try_index_select(axis: isize, index: &[usize]) => |x| indexing::index_select(x, axis, index));
-    fallible!(/// out[p] = x[p with p[axis] = index[p]] (`torch.gather`).
+    fallible!(/// `out[p] = x[p with p[axis] = index[p]]` (`torch.gather`).
         gather / try_gather(axis: isize, index: &Indices) => |x| indexing::gather(x, axis, index));
     fallible!(/// x plus `src` scattered along `axis` at `index`, collisions summed (`torch.scatter_add`).
         scatter_add / try_scatter_add(axis: isize, index: &Indices, src: &Var<T>) => |x| indexing::scatter_add(x, axis, index, src));

@@ -431,7 +431,7 @@ fn class_weights<T: Element>(
     }
 }
 
-/// Cross-entropy from logits [N, C] (or [C], or [N, C, d…]) with class-index
+/// Cross-entropy from logits `[N, C]` (or `[C]`, or `[N, C, d…]`) with class-index
 /// targets, fused: loss_i = Σ_c T_ic·(logsumexp(x_i) − x_ic) with
 /// T_i = w_{y_i}(1 − ε)·onehot(y_i) + ε/C·w. The mean divides by Σ w_{y_i}
 /// over targets that are not ignored, as PyTorch.

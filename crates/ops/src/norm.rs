@@ -249,7 +249,7 @@ pub struct BatchNormalize<T: Element> {
     pub mean: Vec<T>,
     /// 1/√(σ² + ε) per channel, from the forward pass.
     pub inv_std: Vec<T>,
-    /// Inputs 1 and 2 are γ and β (each [C]).
+    /// Inputs 1 and 2 are γ and β (each `[C]`).
     pub affine: bool,
 }
 

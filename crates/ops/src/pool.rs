@@ -1,5 +1,5 @@
 //! Pooling over NCHW. max_pool2d takes the argmax of each window (a
-//! [`take`], so its gradient goes to the argmax only, first on ties, as
+//! [`Take`](crate::indexing::Take), so its gradient goes to the argmax only, first on ties, as
 //! PyTorch); avg_pool2d sums an unfold; adaptive average pooling multiplies
 //! by constant averaging matrices on each side (P_h·X·P_wᵀ).
 

@@ -12,7 +12,7 @@
 //! Strategies keep values inside each op's domain (ln, √ on positives) and
 //! away from kinks (|x|, relu, max) by more than the finite-difference step,
 //! so a failure always means a wrong derivative, never a bad sample. Values
-//! on a 0.1 grid offset by 0.05 ([`grid_tensor`]) never come within 0.05 of
+//! on a 0.1 grid offset by 0.05 (`grid_tensor`) never come within 0.05 of
 //! a kink placed on the grid (hardtanh's ±1, smooth-L1's |d| = 1, a hinge's
 //! margin).
 

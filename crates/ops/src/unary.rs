@@ -173,7 +173,7 @@ unary_ops! {
         )];
 
     /// max(x, 0). d/dx = 1 for x > 0, else 0 (0 at x = 0, as in PyTorch).
-    /// Without create_graph, G·[x > 0] is one pass over G and x (no mask
+    /// Without create_graph, `G·[x > 0]` is one pass over G and x (no mask
     /// tensor); with it, the product with a constant mask is recorded.
     Relu / relu:
         f(x) = if x > T::zero() { x } else { T::zero() },

@@ -1,4 +1,4 @@
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 //! # chainrule-optim
 //!
 //! Optimizers that update [`Parameter`]s from their accumulated gradients,
