@@ -62,7 +62,7 @@ pub mod prelude {
     pub use chainrule_ops::{
         adaptive_avg_pool2d, argmax, argmin, avg_pool2d, batch_norm, concat, conv1d, conv2d,
         conv_transpose2d, dropout, layer_norm, max_pool2d, one_hot, stack, topk_indices, where_,
-        Compare, Gelu, Indices, VarOps, Window,
+        Compare, GeluApproximation, Indices, VarOps, Window,
     };
     pub use chainrule_optim::{
         Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,

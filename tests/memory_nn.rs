@@ -55,7 +55,7 @@ fn an_nn_training_loop_with_batchnorm_dropout_and_adam_is_flat() {
     let model = Sequential::<f32>::new()
         .push(Conv2d::new(1, 4, 3, pad1, &mut rng))
         .push(BatchNorm::new_2d(4, BatchNormOptions::default()))
-        .push(ReLU)
+        .push(Relu)
         .push(MaxPool2d::new(2))
         .push(Dropout::new(0.25, 9))
         .push(Flatten)

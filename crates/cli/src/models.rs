@@ -49,11 +49,11 @@ pub fn mlp(dropout: f64, seed: u64, rng: &mut impl Rng) -> Sequential<f32> {
     let mut s = Sequential::new()
         .push(Flatten)
         .push(Linear::new(784, 512, rng))
-        .push(ReLU);
+        .push(Relu);
     if dropout != 0.0 {
         s = s.push(Dropout::new(dropout, seed ^ 0x1));
     }
-    s = s.push(Linear::new(512, 256, rng)).push(ReLU);
+    s = s.push(Linear::new(512, 256, rng)).push(Relu);
     if dropout != 0.0 {
         s = s.push(Dropout::new(dropout, seed ^ 0x2));
     }
@@ -85,16 +85,16 @@ pub fn cnn(dropout: f64, seed: u64, rng: &mut impl Rng) -> Sequential<f32> {
     Sequential::new()
         .push(Conv2d::new(1, 32, 3, pad1, rng))
         .push(BatchNorm::new_2d(32, BatchNormOptions::default()))
-        .push(ReLU)
+        .push(Relu)
         .push(MaxPool2d::new(2))
         .push(Conv2d::new(32, 64, 3, pad1, rng))
         .push(BatchNorm::new_2d(64, BatchNormOptions::default()))
-        .push(ReLU)
+        .push(Relu)
         .push(MaxPool2d::new(2))
         .push(Dropout::new(dropout / 2.0, seed ^ 0x3))
         .push(Flatten)
         .push(Linear::new(3136, CNN_HIDDEN, rng))
-        .push(ReLU)
+        .push(Relu)
         .push(Dropout::new(dropout, seed ^ 0x4))
         .push(Linear::new(CNN_HIDDEN, 10, rng))
 }
@@ -111,13 +111,13 @@ pub fn bench_cnn(rng: &mut impl Rng) -> Sequential<f32> {
     };
     Sequential::new()
         .push(Conv2d::new(1, 32, 3, pad1, rng))
-        .push(ReLU)
+        .push(Relu)
         .push(MaxPool2d::new(2))
         .push(Conv2d::new(32, 64, 3, pad1, rng))
-        .push(ReLU)
+        .push(Relu)
         .push(MaxPool2d::new(2))
         .push(Flatten)
         .push(Linear::new(3136, 128, rng))
-        .push(ReLU)
+        .push(Relu)
         .push(Linear::new(128, 10, rng))
 }

@@ -1,7 +1,10 @@
-//! Every activation as a module (`torch.nn.ReLU`, …), for `Sequential`.
+//! Every activation as a module (`torch.nn.ReLU` is [`Relu`], …), for `Sequential`.
+//!
+//! Type names follow Rust's casing (acronyms as one word: `Relu`, `Gelu`);
+//! [`Module::describe`] prints PyTorch's (`ReLU()`).
 
 use crate::module::Module;
-use chainrule_ops::{Gelu, VarOps};
+use chainrule_ops::{GeluApproximation, VarOps};
 use chainrule_tape::error::Result;
 use chainrule_tape::{Element, Graph, Parameter, Var};
 
@@ -36,19 +39,22 @@ macro_rules! activation {
 }
 
 activation!(/// max(x, 0).
-    ReLU, "ReLU()".into(), |s, x| x.try_relu());
+    Relu, "ReLU()".into(), |s, x| x.try_relu());
 activation!(/// x for x > 0, slope·x otherwise (PyTorch's default slope: 0.01).
-    LeakyReLU { slope: f64 }, format!("LeakyReLU(negative_slope={})", s.slope), |s, x| x.try_leaky_relu(T::from_f64(s.slope)));
+    LeakyRelu { slope: f64 }, format!("LeakyReLU(negative_slope={})", s.slope), |s, x| x.try_leaky_relu(T::from_f64(s.slope)));
 activation!(/// x for x > 0, α(eˣ − 1) otherwise.
-    ELU { alpha: f64 }, format!("ELU(alpha={})", s.alpha), |s, x| x.try_elu(T::from_f64(s.alpha)));
+    Elu { alpha: f64 }, format!("ELU(alpha={})", s.alpha), |s, x| x.try_elu(T::from_f64(s.alpha)));
 activation!(/// Self-normalising ELU.
-    SELU, "SELU()".into(), |s, x| x.try_selu());
+    Selu, "SELU()".into(), |s, x| x.try_selu());
 activation!(/// x·Φ(x) or its tanh approximation.
-    GELU { kind: Gelu }, format!("GELU(approximate={:?})", s.kind), |s, x| x.try_gelu(s.kind));
+    Gelu { approximate: GeluApproximation }, format!("GELU(approximate='{}')", match s.approximate {
+        GeluApproximation::None => "none",
+        GeluApproximation::Tanh => "tanh",
+    }), |s, x| x.try_gelu(s.approximate));
 activation!(/// (1/β)·ln(1 + e^(βx)), linear above the threshold (PyTorch: β = 1, threshold = 20).
     Softplus { beta: f64, threshold: f64 }, format!("Softplus(beta={}, threshold={})", s.beta, s.threshold), |s, x| x.try_softplus(T::from_f64(s.beta), T::from_f64(s.threshold)));
 activation!(/// x·σ(x).
-    SiLU, "SiLU()".into(), |s, x| x.try_silu());
+    Silu, "SiLU()".into(), |s, x| x.try_silu());
 activation!(/// x·tanh(softplus(x)).
     Mish, "Mish()".into(), |s, x| x.try_mish());
 activation!(/// clamp(x, min, max) with zero gradient at the bounds (PyTorch: −1, 1).

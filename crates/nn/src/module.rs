@@ -49,12 +49,12 @@ pub fn join(prefix: &str, name: &str) -> String {
 /// weights) need nothing special — see `examples/custom_module.rs`.
 ///
 /// ```
-/// use chainrule_nn::{Linear, Module, ReLU, Sequential};
+/// use chainrule_nn::{Linear, Module, Relu, Sequential};
 /// use chainrule_tape::{Graph, Tensor};
 /// let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
 /// let model = Sequential::new()
 ///     .push(Linear::new(4, 8, &mut rng))
-///     .push(ReLU)
+///     .push(Relu)
 ///     .push(Linear::new(8, 2, &mut rng));
 /// assert_eq!(model.num_parameters(), 4 * 8 + 8 + 8 * 2 + 2);
 /// let names: Vec<String> = model.named_parameters().into_iter().map(|(n, _)| n).collect();

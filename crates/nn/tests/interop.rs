@@ -30,10 +30,10 @@ fn cnn(seed: u64) -> Sequential<f32> {
     Sequential::new()
         .push(Conv2d::new(1, 4, 3, pad1, &mut rng))
         .push(BatchNorm::new_2d(4, BatchNormOptions::default()))
-        .push(ReLU)
+        .push(Relu)
         .push(MaxPool2d::new(2))
         .push(Conv2d::new(4, 8, 3, pad1, &mut rng))
-        .push(ReLU)
+        .push(Relu)
         .push(Flatten)
         .push(Linear::new(128, 10, &mut rng))
 }

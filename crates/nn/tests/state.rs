@@ -18,7 +18,7 @@ fn mlp<T: chainrule_tape::Element>(seed: u64, hidden: usize) -> Sequential<T> {
     Sequential::new()
         .push(Linear::new(5, hidden, &mut rng))
         .push(BatchNorm::new_1d(hidden, BatchNormOptions::default()))
-        .push(ReLU)
+        .push(Relu)
         .push(Linear::new(hidden, 3, &mut rng))
 }
 
@@ -53,7 +53,7 @@ fn strict_loading_reports_every_mismatch_by_name_and_changes_nothing() {
     save(&mlp::<f32>(1, 4), d.join("m.safetensors")).unwrap();
     let other = Sequential::<f32>::new()
         .push(Linear::new(5, 6, &mut StdRng::seed_from_u64(9)))
-        .push(ReLU)
+        .push(Relu)
         .push(Linear::new(6, 3, &mut StdRng::seed_from_u64(9)));
     let before = state_dict(&other);
     let err = load(&other, d.join("m.safetensors"), true).unwrap_err();

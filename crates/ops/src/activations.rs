@@ -144,20 +144,21 @@ pub(crate) fn normal_cdf<T: Element>(x: &Var<T>) -> Result<Var<T>> {
     })
 }
 
-/// Which GELU.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Gelu {
-    /// x·Φ(x) (PyTorch's `approximate='none'`).
-    Exact,
+/// Which GELU: PyTorch's `approximate` argument of `F.gelu` / `nn.GELU`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum GeluApproximation {
+    /// x·Φ(x), exact (`approximate='none'`, PyTorch's default).
+    #[default]
+    None,
     /// ½x(1 + tanh(√(2/π)(x + 0.044715x³))) (`approximate='tanh'`).
     Tanh,
 }
 
 #[track_caller]
-pub(crate) fn gelu<T: Element>(x: &Var<T>, kind: Gelu) -> Result<Var<T>> {
-    match kind {
-        Gelu::Exact => x.try_mul(&normal_cdf(x)?),
-        Gelu::Tanh => {
+pub(crate) fn gelu<T: Element>(x: &Var<T>, approximate: GeluApproximation) -> Result<Var<T>> {
+    match approximate {
+        GeluApproximation::None => x.try_mul(&normal_cdf(x)?),
+        GeluApproximation::Tanh => {
             let k = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
             let inner = x
                 .try_add(
@@ -179,13 +180,13 @@ fn gelu_cases() -> Vec<OpCase> {
             "gelu_exact" for [gelu],
             ["normal_cdf", "mul"],
             unary_case(1..=3, Domain::Range(-3.0, 3.0)),
-            |v| v[0].try_gelu(Gelu::Exact)
+            |v| v[0].try_gelu(GeluApproximation::None)
         ),
         case!(
             "gelu_tanh" for [gelu],
             ["tanh"],
             unary_case(1..=3, Domain::Range(-3.0, 3.0)),
-            |v| v[0].try_gelu(Gelu::Tanh)
+            |v| v[0].try_gelu(GeluApproximation::Tanh)
         ),
     ]
 }

@@ -26,7 +26,7 @@ pub mod shape_ops;
 pub mod softmax;
 pub mod unary;
 
-pub use activations::Gelu;
+pub use activations::GeluApproximation;
 pub use conv::{conv1d, conv2d, conv_transpose2d, Window};
 pub use helpers::{argmax, argmin, one_hot, topk_indices, Compare};
 pub use indexing::{where_, Indices};
@@ -145,8 +145,9 @@ pub trait VarOps<T: Element> {
         elu / try_elu(alpha: T) => |x| activations::elu(x, alpha));
     fallible!(/// selu: scale·elu(x, α) with Klambauer et al.'s constants.
         selu / try_selu() => |x| activations::selu(x));
-    fallible!(/// gelu: x·Φ(x) (`Gelu::Exact`) or its tanh approximation (`Gelu::Tanh`).
-        gelu / try_gelu(kind: Gelu) => |x| activations::gelu(x, kind));
+    fallible!(/// gelu: x·Φ(x) (`GeluApproximation::None`) or its tanh approximation
+        /// (`GeluApproximation::Tanh`), PyTorch's `F.gelu(x, approximate=...)`.
+        gelu / try_gelu(approximate: GeluApproximation) => |x| activations::gelu(x, approximate));
     fallible!(/// softplus: (1/β)·ln(1 + e^(βx)), linear where βx > threshold (PyTorch: β = 1, threshold = 20).
         softplus / try_softplus(beta: T, threshold: T) => |x| activations::softplus(x, beta, threshold));
     fallible!(/// silu (swish): x·σ(x).

@@ -1,7 +1,7 @@
 //! A checkpoint written by an earlier chainrule still loads and resumes.
 
 use chainrule_data::InMemory;
-use chainrule_nn::{BatchNorm, BatchNormOptions, Linear, Module, ReLU, Sequential};
+use chainrule_nn::{BatchNorm, BatchNormOptions, Linear, Module, Relu, Sequential};
 use chainrule_optim::{optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler};
 use chainrule_train::checkpoint::{Float, RunSettings};
 use chainrule_train::{ScheduleStep, Trainer, TrainerConfig};
@@ -35,7 +35,7 @@ fn model() -> Sequential<f32> {
     Sequential::new()
         .push(Linear::new(4, 5, &mut rng))
         .push(BatchNorm::new_1d(5, BatchNormOptions::default()))
-        .push(ReLU)
+        .push(Relu)
         .push(Linear::new(5, 3, &mut rng))
 }
 
