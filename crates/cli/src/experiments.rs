@@ -5,7 +5,7 @@ use crate::flags;
 use crate::train_cmd::ModelKind;
 use chainrule::nn::state::write_atomically;
 use chainrule::optim::{
-    optimizer_by_name, CosineAnnealingLr, Schedule, Scheduler, OPTIMIZER_NAMES,
+    optimizer_by_name, CosineAnnealingLr, Hyper, Schedule, Scheduler, OPTIMIZER_NAMES,
 };
 use chainrule::prelude::*;
 use chainrule_cli::models::{cnn, mlp};
@@ -46,7 +46,7 @@ fn run(spec: &RunSpec, data: &Splits) -> Result<RunResult, String> {
     let mut opt = optimizer_by_name(&spec.optimizer, model.parameters(), Some(spec.lr))
         .map_err(|e| e.to_string())?;
     if spec.weight_decay > 0.0 {
-        opt.set(0, "weight_decay", spec.weight_decay)
+        opt.set_hyperparameter(0, "weight_decay", Hyper::F64(spec.weight_decay))
             .map_err(|e| e.to_string())?;
     }
     let steps = data.train.labels.len().div_ceil(spec.batch_size) * spec.epochs;

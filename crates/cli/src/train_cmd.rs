@@ -4,8 +4,8 @@ use crate::flags;
 use chainrule::data::fashion;
 use chainrule::nn::state::save;
 use chainrule::optim::{
-    optimizer_by_name, ConstantLr, CosineAnnealingLr, ExponentialLr, OneCycleLr, Schedule,
-    Scheduler, StepLr, OPTIMIZER_NAMES,
+    flatten_hyperparameters, optimizer_by_name, ConstantLr, CosineAnnealingLr, ExponentialLr,
+    OneCycleLr, Schedule, Scheduler, StepLr, OPTIMIZER_NAMES,
 };
 use chainrule::prelude::*;
 use chainrule_cli::models::{apply_init, cnn, mlp, InitScheme};
@@ -187,12 +187,10 @@ fn flag_value(v: &impl clap::ValueEnum) -> String {
 
 /// The first group's hyperparameters of `opt`.
 fn hyperparameters(opt: &dyn Optimizer<f32>) -> BTreeMap<String, Float> {
-    let Some(g) = opt.groups().first() else {
-        return BTreeMap::new();
-    };
-    g.keys()
+    let list = opt.hyperparameters(0).unwrap_or_default();
+    flatten_hyperparameters(&list)
         .into_iter()
-        .filter_map(|k| g.get(&k).map(|v| (k, Float(v))))
+        .map(|(k, v)| (k, Float(v)))
         .collect()
 }
 

@@ -667,7 +667,7 @@ fn resume_checks_the_runs_settings_and_the_checkpoints_checksum() {
     // A hand-edited checkpoint (Adam's β1 0.9 -> 0.1) is refused.
     let ck = dir.join("checkpoint.safetensors");
     let mut bytes = std::fs::read(&ck).unwrap();
-    let from = br#"\"beta1\":0.9,"#;
+    let from = br#"\"betas.0\":0.9,"#;
     let at = (0..bytes.len() - from.len())
         .find(|&i| &bytes[i..i + from.len()] == from)
         .unwrap();

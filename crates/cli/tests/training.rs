@@ -127,7 +127,7 @@ fn settings(epochs: usize) -> RunSettings {
         model: "mlp".into(),
         optimizer: "adam".into(),
         lr: Float(1e-3),
-        hyperparameters: [("lr", 1e-3), ("beta1", 0.9), ("beta2", 0.999)]
+        hyperparameters: [("lr", 1e-3), ("betas.0", 0.9), ("betas.1", 0.999)]
             .into_iter()
             .map(|(k, v)| (k.to_string(), Float(v)))
             .collect(),
@@ -206,10 +206,10 @@ fn an_edited_checkpoint_is_refused_as_altered() {
     let ck = out.join("checkpoint.safetensors");
     // 600 training images in batches of 64: 10 steps per epoch.
     let edits: [(&[u8], &[u8]); 3] = [
-        // The fuzzer's edit: beta2 renamed to beta1 (a panic on the next step).
-        (b"beta2", b"beta1"),
-        // Silently different results: another beta1, another step count.
-        (br#"beta1\":0.9,"#, br#"beta1\":0.1,"#),
+        // The fuzzer's edit: β2 renamed to β1 (a panic on the next step).
+        (b"betas.1", b"betas.0"),
+        // Silently different results: another β1, another step count.
+        (br#"betas.0\":0.9,"#, br#"betas.0\":0.1,"#),
         (br#"{\"step\":10,"#, br#"{\"step\":9 ,"#),
     ];
     for (from, to) in edits {
@@ -279,10 +279,10 @@ fn checkpoint_content_that_does_not_fit_is_an_error_naming_it() {
     let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|ck| {
-                let b2 = ck.optimizer.groups[0].remove("beta2").unwrap();
-                ck.optimizer.groups[0].insert("beta1".into(), b2);
+                let b2 = ck.optimizer.groups[0].remove("betas.1").unwrap();
+                ck.optimizer.groups[0].insert("betas.0".into(), b2);
             }),
-            "group 0 lacks hyperparameter beta2",
+            "group 0 lacks hyperparameter betas.1",
         ),
         (
             Box::new(|ck| {

@@ -30,11 +30,11 @@ pub const OPTIMIZER_NAMES: &[&str] = &[
 /// variants.
 ///
 /// ```
-/// use chainrule_optim::optimizer_by_name;
+/// use chainrule_optim::{optimizer_by_name, Hyper};
 /// use chainrule_tape::{Parameter, Tensor};
 /// let p = Parameter::new(Tensor::<f32>::zeros([3]));
 /// let opt = optimizer_by_name("nesterov", vec![p], Some(0.05)).unwrap();
-/// assert_eq!(opt.get(0, "momentum").unwrap(), 0.9);
+/// assert_eq!(opt.hyperparameter(0, "momentum").unwrap(), Hyper::F64(0.9));
 /// assert!(optimizer_by_name::<f32>("adamm", vec![], None).is_err());
 /// ```
 pub fn optimizer_by_name<T: Element>(
@@ -42,140 +42,58 @@ pub fn optimizer_by_name<T: Element>(
     params: Vec<Parameter<T>>,
     lr: Option<f64>,
 ) -> Result<Box<dyn Optimizer<T>>> {
-    fn pick(lr: Option<f64>, default: f64) -> f64 {
-        lr.unwrap_or(default)
-    }
-    let sgd = |momentum: f64, nesterov: bool| SgdConfig {
-        lr: pick(lr, SgdConfig::default().lr),
-        momentum,
-        nesterov,
-        ..Default::default()
-    };
-    let adam = |base: AdamConfig| AdamConfig {
-        lr: pick(lr, base.lr),
-        ..base
-    };
-    Ok(match name {
-        "sgd" => Box::new(Sgd::new(params, sgd(0.0, false))?),
-        "momentum" => Box::new(Sgd::new(params, sgd(0.9, false))?),
-        "nesterov" => Box::new(Sgd::new(params, sgd(0.9, true))?),
-        "adam" => Box::new(Adam::new(params, adam(AdamConfig::default()))?),
-        "amsgrad" => Box::new(Adam::new(
-            params,
-            adam(AdamConfig {
+    let p = params;
+    match name {
+        "sgd" => boxed(Sgd::new, p, SgdConfig::default(), lr),
+        "momentum" => boxed(Sgd::new, p, sgd_momentum(false), lr),
+        "nesterov" => boxed(Sgd::new, p, sgd_momentum(true), lr),
+        "adagrad" => boxed(Adagrad::new, p, AdagradConfig::default(), lr),
+        "rmsprop" => boxed(Rmsprop::new, p, RmspropConfig::default(), lr),
+        "adadelta" => boxed(Adadelta::new, p, AdadeltaConfig::default(), lr),
+        "adam" => boxed(Adam::new, p, AdamConfig::default(), lr),
+        "amsgrad" => {
+            let amsgrad = AdamConfig {
                 amsgrad: true,
                 ..Default::default()
-            }),
-        )?),
-        "adamw" => Box::new(Adam::new(params, adam(AdamConfig::adamw()))?),
-        "adagrad" => {
-            let d = AdagradConfig::default();
-            Box::new(Adagrad::new(
-                params,
-                AdagradConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
+            };
+            boxed(Adam::new, p, amsgrad, lr)
         }
-        "rmsprop" => {
-            let d = RmspropConfig::default();
-            Box::new(Rmsprop::new(
-                params,
-                RmspropConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "adadelta" => {
-            let d = AdadeltaConfig::default();
-            Box::new(Adadelta::new(
-                params,
-                AdadeltaConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "adamax" => {
-            let d = AdamaxConfig::default();
-            Box::new(Adamax::new(
-                params,
-                AdamaxConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "nadam" => {
-            let d = NadamConfig::default();
-            Box::new(Nadam::new(
-                params,
-                NadamConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "radam" => {
-            let d = RadamConfig::default();
-            Box::new(Radam::new(
-                params,
-                RadamConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "rprop" => {
-            let d = RpropConfig::default();
-            Box::new(Rprop::new(
-                params,
-                RpropConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "asgd" => {
-            let d = AsgdConfig::default();
-            Box::new(Asgd::new(
-                params,
-                AsgdConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "lion" => {
-            let d = LionConfig::default();
-            Box::new(Lion::new(
-                params,
-                LionConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        "quickprop" => {
-            let d = QuickpropConfig::default();
-            Box::new(Quickprop::new(
-                params,
-                QuickpropConfig {
-                    lr: pick(lr, d.lr),
-                    ..d
-                },
-            )?)
-        }
-        other => {
-            return Err(Error::argument(
-                "optimizer_by_name",
-                format!(
-                    "no optimizer called {other:?}; known: {}",
-                    OPTIMIZER_NAMES.join(", ")
-                ),
-            ))
-        }
-    })
+        "adamw" => boxed(Adam::new, p, AdamConfig::adamw(), lr),
+        "adamax" => boxed(Adamax::new, p, AdamaxConfig::default(), lr),
+        "nadam" => boxed(Nadam::new, p, NadamConfig::default(), lr),
+        "radam" => boxed(Radam::new, p, RadamConfig::default(), lr),
+        "rprop" => boxed(Rprop::new, p, RpropConfig::default(), lr),
+        "asgd" => boxed(Asgd::new, p, AsgdConfig::default(), lr),
+        "lion" => boxed(Lion::new, p, LionConfig::default(), lr),
+        "quickprop" => boxed(Quickprop::new, p, QuickpropConfig::default(), lr),
+        other => Err(Error::argument(
+            "optimizer_by_name",
+            format!(
+                "no optimizer called {other:?}; known: {}",
+                OPTIMIZER_NAMES.join(", ")
+            ),
+        )),
+    }
+}
+
+/// SGD with momentum 0.9 (and Nesterov's correction if asked).
+fn sgd_momentum(nesterov: bool) -> SgdConfig {
+    SgdConfig {
+        momentum: 0.9,
+        nesterov,
+        ..Default::default()
+    }
+}
+
+/// `new(params, config)` with the learning rate `lr` if given, boxed.
+fn boxed<T: Element, C: OptimizerConfig, O: Optimizer<T> + 'static>(
+    new: fn(Vec<Parameter<T>>, C) -> Result<O>,
+    params: Vec<Parameter<T>>,
+    mut config: C,
+    lr: Option<f64>,
+) -> Result<Box<dyn Optimizer<T>>> {
+    if let Some(lr) = lr {
+        config.set("lr", Hyper::F64(lr))?;
+    }
+    Ok(Box::new(new(params, config)?))
 }

@@ -19,6 +19,25 @@ fn vector_norm<T: Element>(x: impl Iterator<Item = T>, p: f64) -> f64 {
     }
 }
 
+/// The optional arguments of [`clip_grad_norm`], with PyTorch's defaults
+/// (`clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False)`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClipGradNormOptions {
+    /// The order p of the norm (2; `f64::INFINITY` for the max norm).
+    pub norm_type: f64,
+    /// Make a NaN or infinite total norm an error (false).
+    pub error_if_nonfinite: bool,
+}
+
+impl Default for ClipGradNormOptions {
+    fn default() -> Self {
+        ClipGradNormOptions {
+            norm_type: 2.0,
+            error_if_nonfinite: false,
+        }
+    }
+}
+
 /// Scales all gradients together so that their global p-norm (the norm of
 /// the per-parameter norms, as if all gradients were concatenated) is at
 /// most `max_norm`: g ← g·min(1, max_norm/(‖g‖ + 1e-6)). Returns the norm
@@ -27,12 +46,24 @@ fn vector_norm<T: Element>(x: impl Iterator<Item = T>, p: f64) -> f64 {
 /// nothing is changed. A `max_norm` that is negative or NaN is an error
 /// (a negative one would flip every gradient's sign, a NaN one make them
 /// NaN); infinity never clips.
+///
+/// ```
+/// use chainrule_optim::{clip_grad_norm, ClipGradNormOptions};
+/// use chainrule_tape::{Parameter, Tensor};
+/// let p = Parameter::new(Tensor::<f64>::zeros([2]));
+/// p.set_grad(Some(Tensor::from_vec([2], vec![3.0, 4.0])));
+/// let norm = clip_grad_norm(std::slice::from_ref(&p), 1.0, ClipGradNormOptions::default()).unwrap();
+/// assert_eq!(norm, 5.0);
+/// ```
 pub fn clip_grad_norm<T: Element>(
     params: &[Parameter<T>],
     max_norm: f64,
-    norm_type: f64,
-    error_if_nonfinite: bool,
+    options: ClipGradNormOptions,
 ) -> Result<f64> {
+    let ClipGradNormOptions {
+        norm_type,
+        error_if_nonfinite,
+    } = options;
     if !crate::non_negative(max_norm) {
         return Err(Error::argument(
             "clip_grad_norm",

@@ -1,41 +1,17 @@
 //! Parameter groups and the saved optimizer state.
 
+use crate::hyper::{Hyper, OptimizerConfig};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
 use std::collections::BTreeMap;
 
-/// Parameters sharing one set of hyperparameters (`lr`, `momentum`, ...).
-pub struct ParamGroup<T: Element> {
+/// Parameters sharing one set of hyperparameters (one of PyTorch's
+/// `param_groups`), with their settings as the optimizer's typed config.
+pub struct ParamGroup<T: Element, C> {
     /// The parameters.
     pub params: Vec<Parameter<T>>,
-    hyper: BTreeMap<String, f64>,
-}
-
-impl<T: Element> ParamGroup<T> {
-    pub(crate) fn new(params: Vec<Parameter<T>>, hyper: &[(&str, f64)]) -> Self {
-        ParamGroup {
-            params,
-            hyper: hyper.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-        }
-    }
-
-    /// A hyperparameter by name.
-    pub fn get(&self, key: &str) -> Option<f64> {
-        self.hyper.get(key).copied()
-    }
-
-    pub(crate) fn set(&mut self, key: &str, value: f64) {
-        self.hyper.insert(key.to_string(), value);
-    }
-
-    pub(crate) fn h(&self, key: &str) -> f64 {
-        self.hyper[key]
-    }
-
-    /// The hyperparameter names.
-    pub fn keys(&self) -> Vec<String> {
-        self.hyper.keys().cloned().collect()
-    }
+    /// The group's settings.
+    pub config: C,
 }
 
 /// One parameter's optimizer state: named buffers and a step count.
@@ -54,23 +30,144 @@ pub struct ParamState<T: Element> {
 pub struct OptimizerState<T: Element> {
     /// The optimizer's name.
     pub optimizer: String,
-    /// Each group's hyperparameters.
+    /// Each group's hyperparameters as numbers, by [`flatten_hyperparameters`]'s
+    /// rule (a bool as 0 or 1, a pair `betas` as `betas.0` and `betas.1`).
     pub groups: Vec<BTreeMap<String, f64>>,
     /// Per parameter, in group order then parameter order.
     pub params: Vec<ParamState<T>>,
 }
 
 /// Snapshot of `groups` and `states` as an [`OptimizerState`].
-pub(crate) fn snapshot<T: Element>(
-    name: &str,
-    groups: &[ParamGroup<T>],
+pub(crate) fn snapshot<T: Element, C: OptimizerConfig>(
+    groups: &[ParamGroup<T, C>],
     states: &[ParamState<T>],
 ) -> OptimizerState<T> {
     OptimizerState {
-        optimizer: name.to_string(),
-        groups: groups.iter().map(|g| g.hyper.clone()).collect(),
+        optimizer: C::OPTIMIZER.to_string(),
+        groups: groups
+            .iter()
+            .map(|g| flatten_hyperparameters(&g.config.hyperparameters()))
+            .collect(),
         params: states.to_vec(),
     }
+}
+
+/// Hyperparameters as a map of numbers, the form saved states and
+/// checkpoints store: a number under its name, a bool as 0 or 1, a pair
+/// `betas` as `betas.0` and `betas.1`.
+pub fn flatten_hyperparameters(list: &[(&str, Hyper)]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    for &(name, value) in list {
+        match value {
+            Hyper::F64(v) => {
+                out.insert(name.to_string(), v);
+            }
+            Hyper::Bool(b) => {
+                out.insert(name.to_string(), if b { 1.0 } else { 0.0 });
+            }
+            Hyper::Pair(a, b) => {
+                out.insert(format!("{name}.0"), a);
+                out.insert(format!("{name}.1"), b);
+            }
+        }
+    }
+    out
+}
+
+/// Names of pairs in states saved before pairs existed (`beta1`, `beta2`).
+const LEGACY_PAIRS: &[(&str, [&str; 2])] = &[
+    ("betas", ["beta1", "beta2"]),
+    ("etas", ["eta_minus", "eta_plus"]),
+    ("step_sizes", ["step_size_min", "step_size_max"]),
+];
+
+/// The value of a hyperparameter a state saved by an older version lacks:
+/// Adam's `decoupled_weight_decay` was its name (`"AdamW"`).
+fn legacy_default(saved_optimizer: &str, key: &str) -> Option<Hyper> {
+    match (saved_optimizer, key) {
+        ("Adam", "decoupled_weight_decay") => Some(Hyper::Bool(false)),
+        ("AdamW", "decoupled_weight_decay") => Some(Hyper::Bool(true)),
+        _ => None,
+    }
+}
+
+/// Whether a state saved as `saved` may be loaded by optimizer `name`
+/// (the same name, or AdamW's state from before AdamW was Adam's flag).
+pub(crate) fn same_optimizer(saved: &str, name: &str) -> bool {
+    saved == name || (saved == "AdamW" && name == "Adam")
+}
+
+/// Group `group`'s config from its saved numbers: every hyperparameter
+/// present (or one of its legacy names), none unknown or NaN, bools 0 or
+/// 1, and the result valid.
+fn unflatten<C: OptimizerConfig>(
+    group: usize,
+    saved_optimizer: &str,
+    saved: &BTreeMap<String, f64>,
+) -> std::result::Result<C, String> {
+    let defaults = C::default().hyperparameters();
+    let expected = || {
+        let flat = flatten_hyperparameters(&defaults);
+        flat.keys().cloned().collect::<Vec<_>>().join(", ")
+    };
+    let mut used: Vec<&str> = Vec::new();
+    let mut take = |key: &str, legacy: Option<&'static str>| -> std::result::Result<f64, String> {
+        let (k, v) = match (
+            saved.get_key_value(key),
+            legacy.and_then(|l| saved.get_key_value(l)),
+        ) {
+            (Some((k, v)), _) | (None, Some((k, v))) => (k, *v),
+            (None, None) => {
+                return Err(format!(
+                    "group {group} lacks hyperparameter {key} (expected: {})",
+                    expected()
+                ))
+            }
+        };
+        if v.is_nan() {
+            return Err(format!("group {group}: hyperparameter {k} is NaN"));
+        }
+        used.push(k.as_str());
+        Ok(v)
+    };
+    let mut config = C::default();
+    for (name, default) in &defaults {
+        let value = match default {
+            Hyper::F64(_) => Hyper::F64(take(name, None)?),
+            Hyper::Bool(_) => match legacy_default(saved_optimizer, name) {
+                Some(old) if !saved.contains_key(*name) => old,
+                _ => match take(name, None)? {
+                    0.0 => Hyper::Bool(false),
+                    1.0 => Hyper::Bool(true),
+                    v => {
+                        return Err(format!(
+                            "group {group}: hyperparameter {name} is {v}, expected 0 or 1"
+                        ))
+                    }
+                },
+            },
+            Hyper::Pair(..) => {
+                let legacy = LEGACY_PAIRS
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, l)| *l);
+                let a = take(&format!("{name}.0"), legacy.map(|l| l[0]))?;
+                let b = take(&format!("{name}.1"), legacy.map(|l| l[1]))?;
+                Hyper::Pair(a, b)
+            }
+        };
+        config.assign(name, value).map_err(|e| e.message.clone())?;
+    }
+    if let Some(k) = saved.keys().find(|k| !used.contains(&k.as_str())) {
+        return Err(format!(
+            "group {group} has unknown hyperparameter {k} (expected: {})",
+            expected()
+        ));
+    }
+    config
+        .validate()
+        .map_err(|e| format!("group {group}: {}", e.message))?;
+    Ok(config)
 }
 
 /// The state a parameter has once it has stepped, for validating a saved
@@ -94,15 +191,15 @@ pub const MAX_STEPS: u64 = i32::MAX as u64;
 /// Checks a saved state fits these groups and `layout`, then installs it.
 /// Nothing changes unless everything fits; the error names the group or
 /// parameter, the hyperparameter or buffer, and what was expected.
-pub(crate) fn restore<T: Element>(
-    name: &str,
+pub(crate) fn restore<T: Element, C: OptimizerConfig>(
     layout: &StateLayout,
-    groups: &mut [ParamGroup<T>],
+    groups: &mut [ParamGroup<T, C>],
     states: &mut Vec<ParamState<T>>,
     state: OptimizerState<T>,
 ) -> Result<()> {
-    let err = |message: String| Error::argument(name.to_string(), message);
-    if state.optimizer != name {
+    let name = C::OPTIMIZER;
+    let err = |message: String| Error::argument(name, message);
+    if !same_optimizer(&state.optimizer, name) {
         return Err(err(format!("cannot load a {} state", state.optimizer)));
     }
     let count: usize = groups.iter().map(|g| g.params.len()).sum();
@@ -115,47 +212,25 @@ pub(crate) fn restore<T: Element>(
             count
         )));
     }
-    for (i, (saved, g)) in state.groups.iter().zip(groups.iter()).enumerate() {
-        check_hyperparameters(i, saved, &g.hyper).map_err(err)?;
-    }
+    let configs = state
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, saved)| unflatten::<C>(i, &state.optimizer, saved))
+        .collect::<std::result::Result<Vec<C>, String>>()
+        .map_err(err)?;
     let shapes = groups
         .iter()
         .flat_map(|g| g.params.iter().map(|p| p.shape()));
     for (i, (ps, shape)) in state.params.iter().zip(shapes).enumerate() {
         check_param_state(ps, &shape, layout)
-            .map_err(|m| Error::shape(name.to_string(), format!("parameter {i}: {m}")))?;
+            .map_err(|m| Error::shape(name, format!("parameter {i}: {m}")))?;
     }
-    for (g, h) in groups.iter_mut().zip(state.groups) {
-        g.hyper = h;
+    for (g, c) in groups.iter_mut().zip(configs) {
+        g.config = c;
     }
     *states = state.params;
     Ok(())
-}
-
-/// A saved group's hyperparameters must be exactly the optimizer's names
-/// (values may differ: schedules change them), and none may be NaN.
-fn check_hyperparameters(
-    group: usize,
-    saved: &BTreeMap<String, f64>,
-    current: &BTreeMap<String, f64>,
-) -> std::result::Result<(), String> {
-    let known = || current.keys().cloned().collect::<Vec<_>>().join(", ");
-    if let Some(k) = current.keys().find(|k| !saved.contains_key(*k)) {
-        return Err(format!(
-            "group {group} lacks hyperparameter {k} (expected: {})",
-            known()
-        ));
-    }
-    if let Some(k) = saved.keys().find(|k| !current.contains_key(*k)) {
-        return Err(format!(
-            "group {group} has unknown hyperparameter {k} (expected: {})",
-            known()
-        ));
-    }
-    match saved.iter().find(|(_, v)| v.is_nan()) {
-        Some((k, _)) => Err(format!("group {group}: hyperparameter {k} is NaN")),
-        None => Ok(()),
-    }
 }
 
 /// One parameter's saved state against its shape and the optimizer's layout.

@@ -4,7 +4,6 @@
 use crate::line_search::{strong_wolfe, LinePoint, WolfeSettings};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter, Tensor};
-use std::collections::VecDeque;
 
 /// L-BFGS settings (PyTorch defaults).
 #[derive(Clone, Copy, Debug)]
@@ -21,10 +20,17 @@ pub struct LbfgsConfig {
     pub tolerance_change: f64,
     /// Curvature pairs (s, y) remembered (100).
     pub history_size: usize,
-    /// Choose each step length by a strong-Wolfe line search (c1 = 1e-4,
-    /// c2 = 0.9, at most 25 evaluations), as `line_search_fn="strong_wolfe"`;
-    /// false takes the fixed step (PyTorch's default `None`).
-    pub strong_wolfe: bool,
+    /// How to choose each step length: `None` takes the fixed step
+    /// (PyTorch's default), `Some(LineSearchFn::StrongWolfe)` searches.
+    pub line_search_fn: Option<LineSearchFn>,
+}
+
+/// L-BFGS's line searches (PyTorch's `line_search_fn` values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineSearchFn {
+    /// `"strong_wolfe"`: a step satisfying the strong Wolfe conditions
+    /// (c1 = 1e-4, c2 = 0.9, at most 25 evaluations).
+    StrongWolfe,
 }
 
 impl Default for LbfgsConfig {
@@ -36,7 +42,7 @@ impl Default for LbfgsConfig {
             tolerance_grad: 1e-7,
             tolerance_change: 1e-9,
             history_size: 100,
-            strong_wolfe: false,
+            line_search_fn: None,
         }
     }
 }
@@ -44,7 +50,7 @@ impl Default for LbfgsConfig {
 /// L-BFGS: the search direction d = −H·g comes from the two-loop recursion
 /// over the last `history_size` pairs s = Δθ, y = Δg (pairs with sᵀy ≤ 1e-10
 /// are skipped), with initial scaling H0 = sᵀy/yᵀy. The first step is
-/// min(1, 1/‖g‖₁)·lr, later ones lr; θ ← θ + t·d, or with `strong_wolfe` that
+/// min(1, 1/‖g‖₁)·lr, later ones lr; θ ← θ + t·d, or with a line search that
 /// t is the line search's first trial and θ moves by the step it accepts. Each `step(closure)` runs up
 /// to `max_iter` iterations; the closure must zero the gradients, compute
 /// the loss, backpropagate it and return it.
@@ -55,28 +61,32 @@ pub struct Lbfgs<T: Element> {
     state: LbfgsState,
 }
 
-/// Everything L-BFGS carries between `step` calls (PyTorch's `state`):
-/// saving it with [`Lbfgs::state`] and restoring it with
-/// [`Lbfgs::load_state`] (with the same parameter values) resumes a run
-/// bit-identically.
+/// Everything L-BFGS carries between `step` calls: PyTorch's L-BFGS
+/// `state`, with its keys as field names (`H_diag` is `h_diag`). Saving
+/// it with [`Lbfgs::state`] and restoring it with [`Lbfgs::load_state`]
+/// (with the same parameter values) resumes a run bit-identically.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct LbfgsState {
-    /// Curvature pairs (s, y, 1/yᵀs), oldest first.
-    pub dirs: VecDeque<(Vec<f64>, Vec<f64>, f64)>,
     /// The last search direction d.
-    pub direction: Vec<f64>,
+    pub d: Vec<f64>,
     /// The last step length t.
-    pub step_len: f64,
-    /// Initial Hessian scaling sᵀy/yᵀy.
+    pub t: f64,
+    /// Gradient changes y = Δg of the remembered pairs, oldest first.
+    pub old_dirs: Vec<Vec<f64>>,
+    /// Steps s = Δθ of the remembered pairs, oldest first.
+    pub old_stps: Vec<Vec<f64>>,
+    /// 1/(yᵀs) of the remembered pairs.
+    pub ro: Vec<f64>,
+    /// Initial Hessian scaling sᵀy/yᵀy (PyTorch's `H_diag`).
     pub h_diag: f64,
     /// The gradient before the last step.
-    pub prev_grad: Vec<f64>,
+    pub prev_flat_grad: Vec<f64>,
     /// The loss before the last step.
     pub prev_loss: f64,
     /// Iterations so far (over all calls).
-    pub iterations: usize,
+    pub n_iter: usize,
     /// Closure evaluations so far.
-    pub evaluations: usize,
+    pub func_evals: usize,
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -115,17 +125,29 @@ impl<T: Element> Lbfgs<T> {
     /// parameters' total size.
     pub fn load_state(&mut self, state: LbfgsState) -> Result<()> {
         let n: usize = self.params.iter().map(|p| p.numel()).sum();
-        let sizes_match = [&state.direction, &state.prev_grad]
+        let sizes_match = [&state.d, &state.prev_flat_grad]
             .iter()
             .all(|v| v.is_empty() || v.len() == n)
             && state
-                .dirs
+                .old_dirs
                 .iter()
-                .all(|(s, y, _)| s.len() == n && y.len() == n);
+                .chain(&state.old_stps)
+                .all(|v| v.len() == n);
         if !sizes_match {
             return Err(Error::argument(
                 "LBFGS",
                 format!("the state's vectors do not match the {n} parameters"),
+            ));
+        }
+        let pairs = state.ro.len();
+        if state.old_dirs.len() != pairs || state.old_stps.len() != pairs {
+            return Err(Error::argument(
+                "LBFGS",
+                format!(
+                    "the state has {} old_dirs, {} old_stps and {pairs} ro; they must be equal",
+                    state.old_dirs.len(),
+                    state.old_stps.len()
+                ),
             ));
         }
         self.state = state;
@@ -154,6 +176,57 @@ impl<T: Element> Lbfgs<T> {
         }
     }
 
+    /// The next search direction d from the gradient `grad`: −g on the
+    /// first iteration; later, the pair (s = t·d, y = g − g_prev) joins the
+    /// history if yᵀs > 1e-10 (dropping the oldest beyond `history_size`,
+    /// H_diag ← yᵀs/yᵀy), and the two-loop recursion gives d = −H·g.
+    fn update_direction(&mut self, grad: &[f64], history_size: usize) {
+        let st = &mut self.state;
+        if st.n_iter == 1 {
+            st.d = grad.iter().map(|g| -g).collect();
+            st.old_dirs.clear();
+            st.old_stps.clear();
+            st.ro.clear();
+            st.h_diag = 1.0;
+            return;
+        }
+        let y: Vec<f64> = grad
+            .iter()
+            .zip(&st.prev_flat_grad)
+            .map(|(g, p)| g - p)
+            .collect();
+        let s: Vec<f64> = st.d.iter().map(|d| d * st.t).collect();
+        let ys = dot(&y, &s);
+        if ys > 1e-10 {
+            if st.ro.len() == history_size {
+                st.old_dirs.remove(0);
+                st.old_stps.remove(0);
+                st.ro.remove(0);
+            }
+            st.h_diag = ys / dot(&y, &y);
+            st.old_dirs.push(y);
+            st.old_stps.push(s);
+            st.ro.push(1.0 / ys);
+        }
+        // Two-loop recursion: d = −H·g.
+        let mut q: Vec<f64> = grad.iter().map(|g| -g).collect();
+        let mut al = vec![0.0; st.ro.len()];
+        for i in (0..st.ro.len()).rev() {
+            al[i] = dot(&st.old_stps[i], &q) * st.ro[i];
+            q.iter_mut()
+                .zip(&st.old_dirs[i])
+                .for_each(|(qi, yi)| *qi -= al[i] * yi);
+        }
+        let mut r: Vec<f64> = q.iter().map(|v| v * st.h_diag).collect();
+        for (((y, s), ro), al_i) in st.old_dirs.iter().zip(&st.old_stps).zip(&st.ro).zip(&al) {
+            let be_i = dot(y, &r) * ro;
+            r.iter_mut()
+                .zip(s)
+                .for_each(|(ri, si)| *ri += si * (al_i - be_i));
+        }
+        st.d = r;
+    }
+
     /// Runs up to `max_iter` iterations and returns the loss at the start.
     pub fn step(&mut self, mut closure: impl FnMut() -> Result<f64>) -> Result<f64> {
         let c = self.config;
@@ -161,7 +234,7 @@ impl<T: Element> Lbfgs<T> {
         let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
         let first_loss = closure()?;
         let mut loss = first_loss;
-        self.state.evaluations += 1;
+        self.state.func_evals += 1;
         let mut evals = 1;
         let mut grad = self.flat_grad();
         if max_abs(&grad) <= c.tolerance_grad {
@@ -170,64 +243,23 @@ impl<T: Element> Lbfgs<T> {
         let mut n_iter = 0;
         while n_iter < c.max_iter {
             n_iter += 1;
-            self.state.iterations += 1;
-            if self.state.iterations == 1 {
-                self.state.direction = grad.iter().map(|g| -g).collect();
-                self.state.dirs.clear();
-                self.state.h_diag = 1.0;
-            } else {
-                let y: Vec<f64> = grad
-                    .iter()
-                    .zip(&self.state.prev_grad)
-                    .map(|(g, p)| g - p)
-                    .collect();
-                let s: Vec<f64> = self
-                    .state
-                    .direction
-                    .iter()
-                    .map(|d| d * self.state.step_len)
-                    .collect();
-                let ys = dot(&y, &s);
-                if ys > 1e-10 {
-                    if self.state.dirs.len() == c.history_size {
-                        self.state.dirs.pop_front();
-                    }
-                    self.state.h_diag = ys / dot(&y, &y);
-                    self.state.dirs.push_back((s, y, 1.0 / ys));
-                }
-                // Two-loop recursion: d = −H·g.
-                let mut q: Vec<f64> = grad.iter().map(|g| -g).collect();
-                let mut alphas = vec![0.0; self.state.dirs.len()];
-                for (i, (s, y, rho)) in self.state.dirs.iter().enumerate().rev() {
-                    alphas[i] = dot(s, &q) * rho;
-                    q.iter_mut()
-                        .zip(y)
-                        .for_each(|(qi, yi)| *qi -= alphas[i] * yi);
-                }
-                let mut r: Vec<f64> = q.iter().map(|v| v * self.state.h_diag).collect();
-                for (i, (s, y, rho)) in self.state.dirs.iter().enumerate() {
-                    let beta = dot(y, &r) * rho;
-                    r.iter_mut()
-                        .zip(s)
-                        .for_each(|(ri, si)| *ri += si * (alphas[i] - beta));
-                }
-                self.state.direction = r;
-            }
-            self.state.prev_grad.clone_from(&grad);
+            self.state.n_iter += 1;
+            self.update_direction(&grad, c.history_size);
+            self.state.prev_flat_grad.clone_from(&grad);
             self.state.prev_loss = loss;
-            self.state.step_len = if self.state.iterations == 1 {
+            self.state.t = if self.state.n_iter == 1 {
                 (1.0f64).min(1.0 / grad.iter().map(|g| g.abs()).sum::<f64>()) * c.lr
             } else {
                 c.lr
             };
-            let gtd = dot(&grad, &self.state.direction);
+            let gtd = dot(&grad, &self.state.d);
             if gtd > -c.tolerance_change {
                 break;
             }
             let mut optimal = false;
-            if c.strong_wolfe {
+            if c.line_search_fn == Some(LineSearchFn::StrongWolfe) {
                 let x0: Vec<Tensor<T>> = self.params.iter().map(|p| p.value()).collect();
-                let direction = self.state.direction.clone();
+                let direction = self.state.d.clone();
                 let start = LinePoint {
                     t: 0.0,
                     f: loss,
@@ -248,21 +280,21 @@ impl<T: Element> Lbfgs<T> {
                     evaluate,
                     &direction,
                     start,
-                    self.state.step_len,
+                    self.state.t,
                     &WolfeSettings::default(),
                 )?;
-                self.state.step_len = accepted.t;
-                self.add_to_params(self.state.step_len, &direction);
+                self.state.t = accepted.t;
+                self.add_to_params(self.state.t, &direction);
                 loss = accepted.f;
                 grad = accepted.g;
                 optimal = max_abs(&grad) <= c.tolerance_grad;
-                self.state.evaluations += n;
+                self.state.func_evals += n;
                 evals += n;
             } else {
-                self.add_to_params(self.state.step_len, &self.state.direction.clone());
+                self.add_to_params(self.state.t, &self.state.d.clone());
                 if n_iter != c.max_iter {
                     loss = closure()?;
-                    self.state.evaluations += 1;
+                    self.state.func_evals += 1;
                     evals += 1;
                     grad = self.flat_grad();
                     optimal = max_abs(&grad) <= c.tolerance_grad;
@@ -271,7 +303,7 @@ impl<T: Element> Lbfgs<T> {
             if n_iter == c.max_iter || evals >= max_eval || optimal {
                 break;
             }
-            if max_abs(&self.state.direction) * self.state.step_len <= c.tolerance_change
+            if max_abs(&self.state.d) * self.state.t <= c.tolerance_change
                 || (loss - self.state.prev_loss).abs() < c.tolerance_change
             {
                 break;

@@ -3,12 +3,14 @@
 //!
 //! Optimizers that update [`Parameter`]s from their accumulated gradients,
 //! with PyTorch's formulas and defaults (`docs` of `torch.optim`), parameter
-//! groups, hyperparameters readable and settable by name (so schedulers can
-//! drive `lr`, `momentum` or `beta1`), and a state that saves and restores
+//! groups, hyperparameters declared once as typed config fields and also
+//! readable and settable by name as a [`Hyper`] (so schedulers can drive
+//! `lr`, `momentum` or `betas`), and a state that saves and restores
 //! exactly: resuming from a saved state gives bit-identical parameters.
 //!
 //! So far: [`Sgd`] (momentum, dampening, Nesterov, weight decay, maximize),
-//! [`Adam`] (AMSGrad, maximize; AdamW through [`AdamConfig::adamw`]),
+//! [`Adam`] (AMSGrad, maximize; AdamW through `decoupled_weight_decay`, with
+//! AdamW's defaults in [`AdamConfig::adamw`]),
 //! [`Adagrad`], [`Rmsprop`] (centred, momentum), [`Adadelta`], [`Adamax`],
 //! [`Nadam`] and [`Radam`] (each with L2 or decoupled weight decay),
 //! [`Rprop`], [`Asgd`], [`Lion`], [`Quickprop`], [`Lookahead`] (around any optimizer) and
@@ -40,6 +42,7 @@ mod adaptive;
 mod by_name;
 mod clip;
 mod group;
+mod hyper;
 mod lbfgs;
 mod line_search;
 mod lion_lookahead;
@@ -48,7 +51,7 @@ mod nadam_radam;
 mod plateau;
 mod quickprop;
 mod rprop_asgd;
-pub mod rule;
+mod rule;
 mod schedule;
 mod sgd;
 
@@ -57,16 +60,18 @@ pub use adaptive::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adamax, AdamaxConfig, Rmsprop, RmspropConfig,
 };
 pub use by_name::{optimizer_by_name, OPTIMIZER_NAMES};
-pub use clip::{clip_grad_norm, clip_grad_value};
-pub use group::{OptimizerState, ParamGroup, ParamState, StateLayout, MAX_STEPS};
-pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsState};
+pub use clip::{clip_grad_norm, clip_grad_value, ClipGradNormOptions};
+pub use group::{
+    flatten_hyperparameters, OptimizerState, ParamGroup, ParamState, StateLayout, MAX_STEPS,
+};
+pub use hyper::{Hyper, HyperValue, OptimizerConfig};
+pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsState, LineSearchFn};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
 pub use lm::{LevenbergMarquardt, LmConfig, LmStep};
 pub use nadam_radam::{Nadam, NadamConfig, Radam, RadamConfig};
 pub use plateau::{PlateauConfig, PlateauMode, PlateauState, ReduceLrOnPlateau, ThresholdMode};
 pub use quickprop::{Quickprop, QuickpropConfig};
 pub use rprop_asgd::{Asgd, AsgdConfig, Rprop, RpropConfig};
-pub use rule::OptimizerConfig;
 pub use schedule::{
     Anneal, ChainedLr, ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr,
     CyclicMode, ExponentialLr, InverseTimeLr, LambdaLr, LinearLr, MultiStepLr, MultiplicativeLr,
@@ -78,15 +83,33 @@ use chainrule_tape::error::{Error, Result};
 use chainrule_tape::{Element, Parameter};
 
 /// An optimizer over parameter groups.
+///
+/// Each concrete optimizer also gives typed access to its groups'
+/// settings (`Adam::groups()[0].config.betas`, `Adam::set_config`); this
+/// trait reads and writes them by name, for code that works with any
+/// optimizer (schedulers, the command line).
 pub trait Optimizer<T: Element> {
     /// The optimizer's name, as PyTorch spells the class (`"Adam"`).
     fn name(&self) -> &str;
 
-    /// The parameter groups, each with its own hyperparameters.
-    fn groups(&self) -> &[ParamGroup<T>];
+    /// The number of parameter groups.
+    fn num_groups(&self) -> usize;
 
-    /// Mutable access to the groups (to change hyperparameters).
-    fn groups_mut(&mut self) -> &mut [ParamGroup<T>];
+    /// Group `group`'s parameters (empty if there is no such group).
+    fn params(&self, group: usize) -> &[Parameter<T>];
+
+    /// Every hyperparameter of group `group` as (name, value), in PyTorch's order.
+    fn hyperparameters(&self, group: usize) -> Result<Vec<(&'static str, Hyper)>>;
+
+    /// Hyperparameter `key` of group `group` (`"lr"`, `"momentum"`,
+    /// `"betas"`...); an error naming the optimizer and the key if it has
+    /// no such hyperparameter or group.
+    fn hyperparameter(&self, group: usize, key: &str) -> Result<Hyper>;
+
+    /// Sets hyperparameter `key` of group `group`. An error (and no change)
+    /// if there is no such key or group, `value` is of another kind
+    /// (a number for a bool...), or the settings would be invalid.
+    fn set_hyperparameter(&mut self, group: usize, key: &str, value: Hyper) -> Result<()>;
 
     /// One update of every parameter that has a gradient.
     fn step(&mut self) -> Result<()>;
@@ -101,67 +124,43 @@ pub trait Optimizer<T: Element> {
 
     /// Clears every parameter's gradient (PyTorch's `set_to_none=True`).
     fn zero_grad(&self) {
-        for g in self.groups() {
-            for p in &g.params {
+        for g in 0..self.num_groups() {
+            for p in self.params(g) {
                 p.zero_grad();
             }
         }
     }
 
-    /// Hyperparameter `key` of group `group` (`"lr"`, `"momentum"`, `"beta1"`...).
-    fn get(&self, group: usize, key: &str) -> Result<f64> {
-        let g = self
-            .groups()
-            .get(group)
-            .ok_or_else(|| no_group(self.name(), group))?;
-        g.get(key).ok_or_else(|| unknown_key(self.name(), key, g))
-    }
-
-    /// Sets hyperparameter `key` of group `group`.
-    fn set(&mut self, group: usize, key: &str, value: f64) -> Result<()> {
-        let name = self.name().to_string();
-        let g = self
-            .groups_mut()
-            .get_mut(group)
-            .ok_or_else(|| no_group(&name, group))?;
-        if g.get(key).is_none() {
-            return Err(unknown_key(&name, key, g));
-        }
-        g.set(key, value);
-        Ok(())
-    }
-
-    /// The learning rate of the first group.
+    /// The learning rate of the first group (NaN if the optimizer has none).
     fn lr(&self) -> f64 {
-        self.groups()
-            .first()
-            .and_then(|g| g.get("lr"))
+        self.hyperparameter(0, "lr")
+            .ok()
+            .and_then(Hyper::as_f64)
             .unwrap_or(f64::NAN)
     }
 
-    /// Sets the learning rate of every group.
+    /// Sets the learning rate of every group (groups that reject it, as a
+    /// negative rate, keep theirs).
     fn set_lr(&mut self, lr: f64) {
-        for g in self.groups_mut() {
-            g.set("lr", lr);
+        for g in 0..self.num_groups() {
+            let _ = self.set_hyperparameter(g, "lr", Hyper::F64(lr));
         }
     }
 }
 
-fn no_group(op: &str, group: usize) -> Error {
-    Error::argument(
-        op.to_string(),
-        format!("there is no parameter group {group}"),
-    )
+/// The error for a group index past the end.
+pub(crate) fn no_group(op: &'static str, group: usize) -> Error {
+    Error::argument(op, format!("there is no parameter group {group}"))
 }
 
-fn unknown_key<T: Element>(op: &str, key: &str, g: &ParamGroup<T>) -> Error {
-    Error::argument(
-        op.to_string(),
-        format!(
-            "unknown hyperparameter '{key}' (this optimizer has: {})",
-            g.keys().join(", ")
-        ),
-    )
+/// Group `group` of `groups`, or an error naming the optimizer.
+pub(crate) fn group_config<T: Element, C: OptimizerConfig>(
+    groups: &[ParamGroup<T, C>],
+    group: usize,
+) -> Result<&ParamGroup<T, C>> {
+    groups
+        .get(group)
+        .ok_or_else(|| no_group(C::OPTIMIZER, group))
 }
 
 /// True for finite or infinite values ≥ 0; false for negatives and NaN.

@@ -1,60 +1,24 @@
 //! Lion (sign momentum) and Lookahead (slow weights around any optimizer).
 
-use crate::group::{OptimizerState, ParamGroup};
-use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
-use crate::Optimizer;
+use crate::group::OptimizerState;
+use crate::hyper::{check, hyperparameters, Hyper};
+use crate::rule::{optimizer_impl, step_each};
+use crate::{Optimizer, StateLayout};
 use chainrule_tape::error::{Error, Result};
-use chainrule_tape::{Element, Tensor};
+use chainrule_tape::{Element, Parameter, Tensor};
 
-/// Lion hyperparameters (the paper's defaults).
-#[derive(Clone, Copy, Debug)]
-pub struct LionConfig {
-    /// Learning rate η (1e-4; Lion wants 3–10× smaller rates than Adam).
-    pub lr: f64,
-    /// β1: interpolation for the update direction (0.9).
-    pub beta1: f64,
-    /// β2: momentum decay (0.99).
-    pub beta2: f64,
-    /// Decoupled weight decay λ (0).
-    pub weight_decay: f64,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for LionConfig {
-    fn default() -> Self {
-        LionConfig {
-            lr: 1e-4,
-            beta1: 0.9,
-            beta2: 0.99,
-            weight_decay: 0.0,
-            maximize: false,
-        }
-    }
-}
-
-impl OptimizerConfig for LionConfig {
-    const NAME: &'static str = "Lion";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &["exp_avg"],
-        optional: &[],
-        scalars: &[],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[("lr", self.lr), ("weight_decay", self.weight_decay)],
-        )?;
-        check_betas(Self::NAME, self.beta1, self.beta2)
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("weight_decay", self.weight_decay),
-            ("maximize", self.maximize as u8 as f64),
-        ]
+hyperparameters! {
+    /// Lion hyperparameters (the paper's defaults).
+    pub struct LionConfig for "Lion" {
+        /// Learning rate η (1e-4; Lion wants 3–10× smaller rates than Adam).
+        lr: f64 = 1e-4 => check::non_negative,
+        /// (β1, β2): interpolation for the update direction, and momentum
+        /// decay ((0.9, 0.99)).
+        betas: (f64, f64) = (0.9, 0.99) => check::betas,
+        /// Decoupled weight decay λ (0).
+        weight_decay: f64 = 0.0 => check::non_negative,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
 }
 
@@ -63,7 +27,11 @@ optimizer_impl!(
     /// c = β1·m + (1−β1)·g; θ ← θ(1 − ηλ) − η·sign(c); m ← β2·m + (1−β2)·g.
     Lion,
     LionConfig,
-    "Lion"
+    StateLayout {
+        buffers: &["exp_avg"],
+        optional: &[],
+        scalars: &[],
+    }
 );
 
 impl<T: Element> Lion<T> {
@@ -72,10 +40,10 @@ impl<T: Element> Lion<T> {
             &self.groups,
             &mut self.states,
             &["exp_avg"],
-            false,
+            |c| (c.maximize, 0.0),
             |_, _| 0.0,
-            |g, _, b, _, x, grad| {
-                let (lr, b1, b2, wd) = (g.h("lr"), g.h("beta1"), g.h("beta2"), g.h("weight_decay"));
+            |c, _, b, _, x, grad| {
+                let (lr, (b1, b2), wd) = (c.lr, c.betas, c.weight_decay);
                 let (tb1, tb1c, tb2, tb2c) = (
                     T::from_f64(b1),
                     T::from_f64(1.0 - b1),
@@ -125,10 +93,8 @@ impl<T: Element, O: Optimizer<T>> Lookahead<T, O> {
                 format!("need k ≥ 1 and α in [0, 1], got k {k}, α {alpha}"),
             ));
         }
-        let slow = inner
-            .groups()
-            .iter()
-            .flat_map(|g| g.params.iter().map(|p| p.value()))
+        let slow = (0..inner.num_groups())
+            .flat_map(|g| inner.params(g).iter().map(|p| p.value()))
             .collect();
         let name = format!("Lookahead({})", inner.name());
         Ok(Lookahead {
@@ -146,11 +112,20 @@ impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
     fn name(&self) -> &str {
         &self.name
     }
-    fn groups(&self) -> &[ParamGroup<T>] {
-        self.inner.groups()
+    fn num_groups(&self) -> usize {
+        self.inner.num_groups()
     }
-    fn groups_mut(&mut self) -> &mut [ParamGroup<T>] {
-        self.inner.groups_mut()
+    fn params(&self, group: usize) -> &[Parameter<T>] {
+        self.inner.params(group)
+    }
+    fn hyperparameters(&self, group: usize) -> Result<Vec<(&'static str, Hyper)>> {
+        self.inner.hyperparameters(group)
+    }
+    fn hyperparameter(&self, group: usize, key: &str) -> Result<Hyper> {
+        self.inner.hyperparameter(group, key)
+    }
+    fn set_hyperparameter(&mut self, group: usize, key: &str, value: Hyper) -> Result<()> {
+        self.inner.set_hyperparameter(group, key, value)
     }
 
     fn step(&mut self) -> Result<()> {
@@ -158,7 +133,8 @@ impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
         self.steps += 1;
         if self.steps.is_multiple_of(self.k) {
             let alpha = T::from_f64(self.alpha);
-            let params = self.inner.groups().iter().flat_map(|g| g.params.iter());
+            let inner = &self.inner;
+            let params = (0..inner.num_groups()).flat_map(|g| inner.params(g).iter());
             for (p, slow) in params.zip(self.slow.iter_mut()) {
                 let fast = p.value();
                 for (s, &f) in slow.data_mut().iter_mut().zip(fast.data()) {
@@ -185,14 +161,19 @@ impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
 
     fn load_state(&mut self, mut state: OptimizerState<T>) -> Result<()> {
         let err = |m: String| Error::argument(self.name.clone(), m);
-        if state.optimizer != self.name {
+        let saved_inner = state
+            .optimizer
+            .strip_prefix("Lookahead(")
+            .and_then(|n| n.strip_suffix(')'))
+            .map(str::to_string);
+        let Some(saved_inner) =
+            saved_inner.filter(|n| crate::group::same_optimizer(n, self.inner.name()))
+        else {
             return Err(err(format!("cannot load a {} state", state.optimizer)));
-        }
-        let shapes: Vec<Vec<usize>> = self
-            .inner
-            .groups()
-            .iter()
-            .flat_map(|g| g.params.iter().map(|p| p.shape()))
+        };
+        let inner = &self.inner;
+        let shapes: Vec<Vec<usize>> = (0..inner.num_groups())
+            .flat_map(|g| inner.params(g).iter().map(|p| p.shape()))
             .collect();
         if state.params.len() != shapes.len() {
             return Err(err(format!(
@@ -230,7 +211,7 @@ impl<T: Element, O: Optimizer<T>> Optimizer<T> for Lookahead<T, O> {
             }
             steps = Some(n);
         }
-        state.optimizer = self.inner.name().to_string();
+        state.optimizer = saved_inner;
         self.inner.load_state(state)?;
         self.slow = slow;
         self.steps = steps.unwrap_or(0);

@@ -1,80 +1,27 @@
 //! NAdam (Adam with Nesterov momentum) and RAdam (rectified Adam).
 
-use crate::group::ParamGroup;
-use crate::rule::{check_betas, check_non_negative, optimizer_impl, step_each, OptimizerConfig};
-use chainrule_tape::error::Result;
+use crate::hyper::{check, hyperparameters};
+use crate::rule::{optimizer_impl, step_each};
+use crate::StateLayout;
 use chainrule_tape::Element;
 
-fn flag(b: bool) -> f64 {
-    b as u8 as f64
-}
-
-/// NAdam hyperparameters (PyTorch defaults).
-#[derive(Clone, Copy, Debug)]
-pub struct NadamConfig {
-    /// Learning rate γ (2e-3).
-    pub lr: f64,
-    /// β1 (0.9).
-    pub beta1: f64,
-    /// β2 (0.999).
-    pub beta2: f64,
-    /// ε (1e-8).
-    pub eps: f64,
-    /// Weight decay λ (0): L2, or decoupled as in AdamW.
-    pub weight_decay: f64,
-    /// ψ in the momentum schedule μ_t = β1(1 − ½·0.96^(tψ)) (4e-3).
-    pub momentum_decay: f64,
-    /// Decoupled weight decay θ ← θ(1 − γλ) instead of L2.
-    pub decoupled_weight_decay: bool,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for NadamConfig {
-    fn default() -> Self {
-        NadamConfig {
-            lr: 2e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            momentum_decay: 4e-3,
-            decoupled_weight_decay: false,
-            maximize: false,
-        }
-    }
-}
-
-impl OptimizerConfig for NadamConfig {
-    const NAME: &'static str = "NAdam";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &["exp_avg", "exp_avg_sq"],
-        optional: &[],
-        scalars: &["mu_product"],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[
-                ("lr", self.lr),
-                ("eps", self.eps),
-                ("weight_decay", self.weight_decay),
-                ("momentum_decay", self.momentum_decay),
-            ],
-        )?;
-        check_betas(Self::NAME, self.beta1, self.beta2)
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("momentum_decay", self.momentum_decay),
-            ("decoupled_weight_decay", flag(self.decoupled_weight_decay)),
-            ("maximize", flag(self.maximize)),
-        ]
+hyperparameters! {
+    /// NAdam hyperparameters (PyTorch defaults).
+    pub struct NadamConfig for "NAdam" {
+        /// Learning rate γ (2e-3).
+        lr: f64 = 2e-3 => check::non_negative,
+        /// (β1, β2) ((0.9, 0.999)).
+        betas: (f64, f64) = (0.9, 0.999) => check::betas,
+        /// ε (1e-8).
+        eps: f64 = 1e-8 => check::non_negative,
+        /// Weight decay λ (0): L2, or decoupled as in AdamW.
+        weight_decay: f64 = 0.0 => check::non_negative,
+        /// ψ in the momentum schedule μ_t = β1(1 − ½·0.96^(tψ)) (4e-3).
+        momentum_decay: f64 = 4e-3 => check::non_negative,
+        /// Decoupled weight decay θ ← θ(1 − γλ) instead of L2.
+        decoupled_weight_decay: bool = false,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
 }
 
@@ -84,7 +31,11 @@ optimizer_impl!(
     /// θ ← θ − γ(1−μ_t)/(1−∏_{i≤t}μ_i)·g/d − γμ_{t+1}/(1−∏_{i≤t+1}μ_i)·m/d.
     Nadam,
     NadamConfig,
-    "NAdam"
+    StateLayout {
+        buffers: &["exp_avg", "exp_avg_sq"],
+        optional: &[],
+        scalars: &["mu_product"],
+    }
 );
 
 impl<T: Element> Nadam<T> {
@@ -93,18 +44,12 @@ impl<T: Element> Nadam<T> {
             &self.groups,
             &mut self.states,
             &["exp_avg", "exp_avg_sq"],
-            false,
+            |c| (c.maximize, 0.0),
             |_, _| 0.0,
-            |g, t, b, scalars, x, grad| {
-                let (lr, b1, b2, eps, wd, psi) = (
-                    g.h("lr"),
-                    g.h("beta1"),
-                    g.h("beta2"),
-                    g.h("eps"),
-                    g.h("weight_decay"),
-                    g.h("momentum_decay"),
-                );
-                let decay = WeightDecay::of(g);
+            |c, t, b, scalars, x, grad| {
+                let (lr, (b1, b2), eps, wd, psi) =
+                    (c.lr, c.betas, c.eps, c.weight_decay, c.momentum_decay);
+                let decay = WeightDecay::of(wd, c.decoupled_weight_decay);
                 let t = t as f64;
                 let bias2 = T::from_f64(1.0 - b2.powf(t));
                 let mu = b1 * (1.0 - 0.5 * 0.96f64.powf(t * psi));
@@ -143,10 +88,10 @@ enum WeightDecay {
 }
 
 impl WeightDecay {
-    fn of<T: Element>(g: &ParamGroup<T>) -> Self {
-        if g.h("weight_decay") == 0.0 {
+    fn of(weight_decay: f64, decoupled: bool) -> Self {
+        if weight_decay == 0.0 {
             WeightDecay::None
-        } else if g.h("decoupled_weight_decay") != 0.0 {
+        } else if decoupled {
             WeightDecay::Decoupled
         } else {
             WeightDecay::L2
@@ -166,67 +111,21 @@ impl WeightDecay {
     }
 }
 
-/// RAdam hyperparameters (PyTorch defaults).
-#[derive(Clone, Copy, Debug)]
-pub struct RadamConfig {
-    /// Learning rate γ (1e-3).
-    pub lr: f64,
-    /// β1 (0.9).
-    pub beta1: f64,
-    /// β2 (0.999).
-    pub beta2: f64,
-    /// ε (1e-8).
-    pub eps: f64,
-    /// Weight decay λ (0): L2, or decoupled as in AdamW.
-    pub weight_decay: f64,
-    /// Decoupled weight decay θ ← θ(1 − γλ) instead of L2.
-    pub decoupled_weight_decay: bool,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for RadamConfig {
-    fn default() -> Self {
-        RadamConfig {
-            lr: 1e-3,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled_weight_decay: false,
-            maximize: false,
-        }
-    }
-}
-
-impl OptimizerConfig for RadamConfig {
-    const NAME: &'static str = "RAdam";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &["exp_avg", "exp_avg_sq"],
-        optional: &[],
-        scalars: &[],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[
-                ("lr", self.lr),
-                ("eps", self.eps),
-                ("weight_decay", self.weight_decay),
-            ],
-        )?;
-        check_betas(Self::NAME, self.beta1, self.beta2)
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("beta1", self.beta1),
-            ("beta2", self.beta2),
-            ("eps", self.eps),
-            ("weight_decay", self.weight_decay),
-            ("decoupled_weight_decay", flag(self.decoupled_weight_decay)),
-            ("maximize", flag(self.maximize)),
-        ]
+hyperparameters! {
+    /// RAdam hyperparameters (PyTorch defaults).
+    pub struct RadamConfig for "RAdam" {
+        /// Learning rate γ (1e-3).
+        lr: f64 = 1e-3 => check::non_negative,
+        /// (β1, β2) ((0.9, 0.999)).
+        betas: (f64, f64) = (0.9, 0.999) => check::betas,
+        /// ε (1e-8).
+        eps: f64 = 1e-8 => check::non_negative,
+        /// Weight decay λ (0): L2, or decoupled as in AdamW.
+        weight_decay: f64 = 0.0 => check::non_negative,
+        /// Decoupled weight decay θ ← θ(1 − γλ) instead of L2.
+        decoupled_weight_decay: bool = false,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
 }
 
@@ -237,7 +136,11 @@ optimizer_impl!(
     /// otherwise θ ← θ − γ·m̂ (m̂ = m/(1−β1ᵗ)).
     Radam,
     RadamConfig,
-    "RAdam"
+    StateLayout {
+        buffers: &["exp_avg", "exp_avg_sq"],
+        optional: &[],
+        scalars: &[],
+    }
 );
 
 impl<T: Element> Radam<T> {
@@ -246,17 +149,11 @@ impl<T: Element> Radam<T> {
             &self.groups,
             &mut self.states,
             &["exp_avg", "exp_avg_sq"],
-            false,
+            |c| (c.maximize, 0.0),
             |_, _| 0.0,
-            |g, t, b, _, x, grad| {
-                let (lr, b1, b2, eps, wd) = (
-                    g.h("lr"),
-                    g.h("beta1"),
-                    g.h("beta2"),
-                    g.h("eps"),
-                    g.h("weight_decay"),
-                );
-                let decay = WeightDecay::of(g);
+            |c, t, b, _, x, grad| {
+                let (lr, (b1, b2), eps, wd) = (c.lr, c.betas, c.eps, c.weight_decay);
+                let decay = WeightDecay::of(wd, c.decoupled_weight_decay);
                 let t = t as f64;
                 let (bc1, bc2) = (1.0 - b1.powf(t), 1.0 - b2.powf(t));
                 let rho_inf = 2.0 / (1.0 - b2) - 1.0;

@@ -1,6 +1,6 @@
 //! ReduceLROnPlateau: lower the learning rate when a metric stops improving.
 
-use crate::Optimizer;
+use crate::{Hyper, Optimizer};
 use chainrule_tape::Element;
 
 /// Whether a smaller or a larger metric is better.
@@ -82,11 +82,13 @@ pub struct ReduceLrOnPlateau {
     num_bad_epochs: u64,
     cooldown_counter: u64,
     last_epoch: u64,
+    last_lrs: Vec<f64>,
 }
 
 impl ReduceLrOnPlateau {
-    /// A scheduler with no history.
-    pub fn new(config: PlateauConfig) -> Self {
+    /// A scheduler with no history over `opt`, whose current rates are the
+    /// first [`ReduceLrOnPlateau::last_lr`] (as PyTorch's `ReduceLROnPlateau(optimizer, ...)`).
+    pub fn new<T: Element>(opt: &dyn Optimizer<T>, config: PlateauConfig) -> Self {
         let best = match config.mode {
             PlateauMode::Min => f64::INFINITY,
             PlateauMode::Max => f64::NEG_INFINITY,
@@ -97,6 +99,7 @@ impl ReduceLrOnPlateau {
             num_bad_epochs: 0,
             cooldown_counter: 0,
             last_epoch: 0,
+            last_lrs: rates(opt),
         }
     }
 
@@ -124,16 +127,22 @@ impl ReduceLrOnPlateau {
             self.num_bad_epochs = 0;
         }
         if self.num_bad_epochs > self.config.patience {
-            for i in 0..opt.groups().len() {
-                let old = opt.get(i, "lr").unwrap_or(0.0);
+            for (i, old) in rates(opt).into_iter().enumerate() {
                 let new = (old * self.config.factor).max(self.config.min_lr);
                 if old - new > self.config.eps {
-                    let _ = opt.set(i, "lr", new);
+                    let _ = opt.set_hyperparameter(i, "lr", Hyper::F64(new));
                 }
             }
             self.cooldown_counter = self.config.cooldown;
             self.num_bad_epochs = 0;
         }
+        self.last_lrs = rates(opt);
+    }
+
+    /// Each group's rate after the last step (at creation: the rates then),
+    /// as [`crate::Scheduler::last_lr`] and PyTorch's `get_last_lr()`.
+    pub fn last_lr(&self) -> &[f64] {
+        &self.last_lrs
     }
 
     /// Everything needed to resume: (best, bad epochs, cooldown left, epochs seen).
@@ -146,7 +155,9 @@ impl ReduceLrOnPlateau {
         }
     }
 
-    /// Resumes from [`ReduceLrOnPlateau::state`].
+    /// Resumes from [`ReduceLrOnPlateau::state`] (the rates themselves are
+    /// the optimizer's state; [`ReduceLrOnPlateau::last_lr`] reads them
+    /// again at the next step).
     pub fn load_state(&mut self, state: PlateauState) {
         self.best = state.best;
         self.num_bad_epochs = state.num_bad_epochs;
@@ -163,4 +174,16 @@ impl ReduceLrOnPlateau {
     pub fn num_bad_epochs(&self) -> u64 {
         self.num_bad_epochs
     }
+}
+
+/// Every group's learning rate (0 for a group without one).
+fn rates<T: Element>(opt: &dyn Optimizer<T>) -> Vec<f64> {
+    (0..opt.num_groups())
+        .map(|g| {
+            opt.hyperparameter(g, "lr")
+                .ok()
+                .and_then(Hyper::as_f64)
+                .unwrap_or(0.0)
+        })
+        .collect()
 }

@@ -1,63 +1,24 @@
 //! Quickprop (Fahlman 1988), with the safeguards of FANN's implementation.
 
-use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
-use chainrule_tape::error::Result;
+use crate::hyper::{check, hyperparameters};
+use crate::rule::{optimizer_impl, step_each};
+use crate::StateLayout;
 use chainrule_tape::Element;
 
-/// Quickprop hyperparameters (FANN's defaults, except that ε is not divided
-/// by the number of samples: chainrule's losses are usually means already).
-#[derive(Clone, Copy, Debug)]
-pub struct QuickpropConfig {
-    /// Gradient-step rate ε (FANN: learning rate 0.7 / number of samples).
-    pub lr: f64,
-    /// Maximum growth factor μ of a step over the previous one (1.75).
-    pub mu: f64,
-    /// Weight decay d folded into the slope: S = −(∂E/∂w + d·w) (1e-4).
-    pub decay: f64,
-    /// Previous steps smaller than this count as zero (1e-3).
-    pub min_step: f64,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for QuickpropConfig {
-    fn default() -> Self {
-        QuickpropConfig {
-            lr: 0.7,
-            mu: 1.75,
-            decay: 1e-4,
-            min_step: 1e-3,
-            maximize: false,
-        }
-    }
-}
-
-impl OptimizerConfig for QuickpropConfig {
-    const NAME: &'static str = "Quickprop";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &["prev_step", "prev_slope"],
-        optional: &[],
-        scalars: &[],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[
-                ("lr", self.lr),
-                ("mu", self.mu),
-                ("decay", self.decay),
-                ("min_step", self.min_step),
-            ],
-        )
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("mu", self.mu),
-            ("decay", self.decay),
-            ("min_step", self.min_step),
-            ("maximize", self.maximize as u8 as f64),
-        ]
+hyperparameters! {
+    /// Quickprop hyperparameters (FANN's defaults, except that ε is not divided
+    /// by the number of samples: chainrule's losses are usually means already).
+    pub struct QuickpropConfig for "Quickprop" {
+        /// Gradient-step rate ε (FANN: learning rate 0.7 / number of samples).
+        lr: f64 = 0.7 => check::non_negative,
+        /// Maximum growth factor μ of a step over the previous one (1.75).
+        mu: f64 = 1.75 => check::non_negative,
+        /// Weight decay d folded into the slope: S = −(∂E/∂w + d·w) (1e-4).
+        decay: f64 = 1e-4 => check::non_negative,
+        /// Previous steps smaller than this count as zero (1e-3).
+        min_step: f64 = 1e-3 => check::non_negative,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
 }
 
@@ -70,7 +31,11 @@ optimizer_impl!(
     /// step; and add ε·S while the slope still points the way of the last step.
     Quickprop,
     QuickpropConfig,
-    "Quickprop"
+    StateLayout {
+        buffers: &["prev_step", "prev_slope"],
+        optional: &[],
+        scalars: &[],
+    }
 );
 
 impl<T: Element> Quickprop<T> {
@@ -79,11 +44,10 @@ impl<T: Element> Quickprop<T> {
             &self.groups,
             &mut self.states,
             &["prev_step", "prev_slope"],
-            false,
+            |c| (c.maximize, 0.0),
             |_, _| 0.0,
-            |g, _, b, _, x, grad| {
-                let (eps, mu, decay, min_step) =
-                    (g.h("lr"), g.h("mu"), g.h("decay"), g.h("min_step"));
+            |c, _, b, _, x, grad| {
+                let (eps, mu, decay, min_step) = (c.lr, c.mu, c.decay, c.min_step);
                 let shrink = mu / (1.0 + mu);
                 let (prev_step, prev_slope) = b.split_at_mut(1);
                 for i in 0..x.len() {

@@ -1,72 +1,22 @@
 //! Rprop (resilient backpropagation) and ASGD (averaged SGD).
 
-use crate::group::ParamGroup;
-use crate::rule::{check_non_negative, optimizer_impl, step_each, OptimizerConfig};
-use chainrule_tape::error::{Error, Result};
+use crate::hyper::{check, hyperparameters};
+use crate::rule::{optimizer_impl, step_each};
+use crate::StateLayout;
 use chainrule_tape::{Element, Tensor};
 
-/// Rprop hyperparameters (PyTorch defaults).
-#[derive(Clone, Copy, Debug)]
-pub struct RpropConfig {
-    /// Initial step size η₀ (1e-2).
-    pub lr: f64,
-    /// Step-size factor η− on a sign change (0.5).
-    pub eta_minus: f64,
-    /// Step-size factor η+ while the sign holds (1.2).
-    pub eta_plus: f64,
-    /// Smallest step size Γmin (1e-6).
-    pub step_size_min: f64,
-    /// Largest step size Γmax (50).
-    pub step_size_max: f64,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for RpropConfig {
-    fn default() -> Self {
-        RpropConfig {
-            lr: 1e-2,
-            eta_minus: 0.5,
-            eta_plus: 1.2,
-            step_size_min: 1e-6,
-            step_size_max: 50.0,
-            maximize: false,
-        }
-    }
-}
-
-impl OptimizerConfig for RpropConfig {
-    const NAME: &'static str = "Rprop";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &["prev", "step_size"],
-        optional: &[],
-        scalars: &[],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[("lr", self.lr), ("step_size_min", self.step_size_min)],
-        )?;
-        if !(0.0 < self.eta_minus && self.eta_minus < 1.0 && 1.0 < self.eta_plus) {
-            return Err(Error::argument(
-                Self::NAME,
-                format!(
-                    "need 0 < eta_minus < 1 < eta_plus, got ({}, {})",
-                    self.eta_minus, self.eta_plus
-                ),
-            ));
-        }
-        Ok(())
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("eta_minus", self.eta_minus),
-            ("eta_plus", self.eta_plus),
-            ("step_size_min", self.step_size_min),
-            ("step_size_max", self.step_size_max),
-            ("maximize", self.maximize as u8 as f64),
-        ]
+hyperparameters! {
+    /// Rprop hyperparameters (PyTorch defaults).
+    pub struct RpropConfig for "Rprop" {
+        /// Initial step size η₀ (1e-2).
+        lr: f64 = 1e-2 => check::non_negative,
+        /// (η−, η+): step-size factors on a sign change and while the sign
+        /// holds ((0.5, 1.2)).
+        etas: (f64, f64) = (0.5, 1.2) => check::etas,
+        /// (Γmin, Γmax): the smallest and largest step size ((1e-6, 50)).
+        step_sizes: (f64, f64) = (1e-6, 50.0) => check::non_negative_pair,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
 }
 
@@ -77,25 +27,25 @@ optimizer_impl!(
     /// θ ← θ − η·sign(g); g_prev ← g.
     Rprop,
     RpropConfig,
-    "Rprop"
+    StateLayout {
+        buffers: &["prev", "step_size"],
+        optional: &[],
+        scalars: &[],
+    }
 );
 
 impl<T: Element> Rprop<T> {
     fn step_impl(&mut self) {
-        let init =
-            |g: &ParamGroup<T>, name: &str| if name == "step_size" { g.h("lr") } else { 0.0 };
+        let init = |c: &RpropConfig, name: &str| if name == "step_size" { c.lr } else { 0.0 };
         step_each(
             &self.groups,
             &mut self.states,
             &["prev", "step_size"],
-            false,
+            |c| (c.maximize, 0.0),
             init,
-            |g, _, b, _, x, grad| {
-                let (minus, plus) = (T::from_f64(g.h("eta_minus")), T::from_f64(g.h("eta_plus")));
-                let (lo, hi) = (
-                    T::from_f64(g.h("step_size_min")),
-                    T::from_f64(g.h("step_size_max")),
-                );
+            |c, _, b, _, x, grad| {
+                let (minus, plus) = (T::from_f64(c.etas.0), T::from_f64(c.etas.1));
+                let (lo, hi) = (T::from_f64(c.step_sizes.0), T::from_f64(c.step_sizes.1));
                 let (prev, size) = b.split_at_mut(1);
                 for i in 0..x.len() {
                     let s = grad[i] * prev[0][i];
@@ -123,62 +73,21 @@ impl<T: Element> Rprop<T> {
     }
 }
 
-/// ASGD hyperparameters (PyTorch defaults).
-#[derive(Clone, Copy, Debug)]
-pub struct AsgdConfig {
-    /// Learning rate γ (1e-2).
-    pub lr: f64,
-    /// Decay term λ (1e-4).
-    pub lambd: f64,
-    /// Power α of the η update (0.75).
-    pub alpha: f64,
-    /// Step t0 at which averaging starts (1e6).
-    pub t0: f64,
-    /// L2 penalty (0).
-    pub weight_decay: f64,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for AsgdConfig {
-    fn default() -> Self {
-        AsgdConfig {
-            lr: 1e-2,
-            lambd: 1e-4,
-            alpha: 0.75,
-            t0: 1e6,
-            weight_decay: 0.0,
-            maximize: false,
-        }
-    }
-}
-
-impl OptimizerConfig for AsgdConfig {
-    const NAME: &'static str = "ASGD";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &["ax"],
-        optional: &[],
-        scalars: &["eta", "mu"],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[
-                ("lr", self.lr),
-                ("lambd", self.lambd),
-                ("weight_decay", self.weight_decay),
-            ],
-        )
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("lambd", self.lambd),
-            ("alpha", self.alpha),
-            ("t0", self.t0),
-            ("weight_decay", self.weight_decay),
-            ("maximize", self.maximize as u8 as f64),
-        ]
+hyperparameters! {
+    /// ASGD hyperparameters (PyTorch defaults).
+    pub struct AsgdConfig for "ASGD" {
+        /// Learning rate γ (1e-2).
+        lr: f64 = 1e-2 => check::non_negative,
+        /// Decay term λ (1e-4).
+        lambd: f64 = 1e-4 => check::non_negative,
+        /// Power α of the η update (0.75).
+        alpha: f64 = 0.75 => check::not_nan,
+        /// Step t0 at which averaging starts (1e6).
+        t0: f64 = 1e6 => check::not_nan,
+        /// L2 penalty (0).
+        weight_decay: f64 = 0.0 => check::non_negative,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
 }
 
@@ -189,7 +98,11 @@ optimizer_impl!(
     /// what [`Asgd::averaged`] returns.
     Asgd,
     AsgdConfig,
-    "ASGD"
+    StateLayout {
+        buffers: &["ax"],
+        optional: &[],
+        scalars: &["eta", "mu"],
+    }
 );
 
 impl<T: Element> Asgd<T> {
@@ -205,10 +118,10 @@ impl<T: Element> Asgd<T> {
             &self.groups,
             &mut self.states,
             &["ax"],
-            true,
+            |c| (c.maximize, c.weight_decay),
             |_, _| 0.0,
-            |g, t, b, scalars, x, grad| {
-                let (lr, lambd, alpha, t0) = (g.h("lr"), g.h("lambd"), g.h("alpha"), g.h("t0"));
+            |c, t, b, scalars, x, grad| {
+                let (lr, lambd, alpha, t0) = (c.lr, c.lambd, c.alpha, c.t0);
                 let eta = *scalars.entry("eta".into()).or_insert(lr);
                 let mu = *scalars.entry("mu".into()).or_insert(1.0);
                 let (decay, step, tmu) = (

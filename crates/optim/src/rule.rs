@@ -5,33 +5,23 @@
 use crate::effective_grad;
 use crate::group::{ParamGroup, ParamState};
 use chainrule_tape::{Element, Tensor};
+use std::collections::BTreeMap;
 
-/// Runs `rule(group, step, buffers, scalars, param, grad)` for every parameter that
-/// has a gradient. `grad` already includes `maximize` and (if `l2_decay`)
-/// `weight_decay·θ`. Buffers named in `buffers` start at `init(group, name)`.
-pub(crate) fn step_each<T: Element>(
-    groups: &[ParamGroup<T>],
+/// Runs `rule(config, step, buffers, scalars, param, grad)` for every
+/// parameter that has a gradient. `grad` already includes `maximize` and
+/// `weight_decay·θ`, as `grad_terms(config)` = (maximize, L2 weight decay)
+/// says. Buffers named in `buffers` start at `init(config, name)`.
+pub(crate) fn step_each<T: Element, C>(
+    groups: &[ParamGroup<T, C>],
     states: &mut [ParamState<T>],
     buffers: &[&str],
-    l2_decay: bool,
-    init: impl Fn(&ParamGroup<T>, &str) -> f64,
-    mut rule: impl FnMut(
-        &ParamGroup<T>,
-        u64,
-        &mut [Vec<T>],
-        &mut std::collections::BTreeMap<String, f64>,
-        &mut [T],
-        &[T],
-    ),
+    grad_terms: impl Fn(&C) -> (bool, f64),
+    init: impl Fn(&C, &str) -> f64,
+    mut rule: impl FnMut(&C, u64, &mut [Vec<T>], &mut BTreeMap<String, f64>, &mut [T], &[T]),
 ) {
     let mut index = 0;
     for g in groups {
-        let maximize = g.get("maximize").is_some_and(|m| m != 0.0);
-        let wd = if l2_decay {
-            g.get("weight_decay").unwrap_or(0.0)
-        } else {
-            0.0
-        };
+        let (maximize, wd) = grad_terms(&g.config);
         for p in &g.params {
             let state = &mut states[index];
             index += 1;
@@ -43,11 +33,20 @@ pub(crate) fn step_each<T: Element>(
                 .iter()
                 .map(|name| match state.buffers.remove(*name) {
                     Some(t) => t.to_vec(),
-                    None => vec![T::from_f64(init(g, name)); grad.len()],
+                    None => vec![T::from_f64(init(&g.config, name)); grad.len()],
                 })
                 .collect();
             let scalars = &mut state.scalars;
-            p.update(|value, _| rule(g, state.step, &mut bufs, scalars, value.data_mut(), &grad));
+            p.update(|value, _| {
+                rule(
+                    &g.config,
+                    state.step,
+                    &mut bufs,
+                    scalars,
+                    value.data_mut(),
+                    &grad,
+                )
+            });
             for (name, b) in buffers.iter().zip(bufs) {
                 state
                     .buffers
@@ -57,58 +56,15 @@ pub(crate) fn step_each<T: Element>(
     }
 }
 
-/// An optimizer's per-group settings: how to check them and how they appear
-/// as named hyperparameters (booleans as 0/1).
-pub trait OptimizerConfig: Copy {
-    /// The optimizer's name, for errors.
-    const NAME: &'static str;
-    /// What a parameter's saved state holds once it has stepped (checked
-    /// by `load_state` before anything is restored).
-    const STATE: crate::group::StateLayout;
-    /// Rejects invalid settings (negative rates, betas outside [0, 1)...).
-    fn validate(&self) -> chainrule_tape::error::Result<()>;
-    /// The settings as (name, value) pairs.
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)>;
-}
-
-/// Errors on the first of `values` that is negative or NaN.
-pub(crate) fn check_non_negative(
-    name: &'static str,
-    values: &[(&str, f64)],
-) -> chainrule_tape::error::Result<()> {
-    match values.iter().find(|(_, v)| !crate::non_negative(*v)) {
-        Some((k, v)) => Err(chainrule_tape::error::Error::argument(
-            name,
-            format!("invalid {k} {v}"),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Errors unless both betas lie in [0, 1).
-pub(crate) fn check_betas(
-    name: &'static str,
-    b1: f64,
-    b2: f64,
-) -> chainrule_tape::error::Result<()> {
-    if (0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2) {
-        Ok(())
-    } else {
-        Err(chainrule_tape::error::Error::argument(
-            name,
-            format!("betas must lie in [0, 1), got ({b1}, {b2})"),
-        ))
-    }
-}
-
-/// Declares an optimizer struct (with the given doc comment), its `new` /
-/// `with_groups` constructors and its [`crate::Optimizer`] impl, given an
-/// inherent `fn step_impl(&mut self)` and a `$cfg: OptimizerConfig`.
+/// Declares an optimizer struct (with the given doc comment) over groups
+/// of `$cfg` (an [`crate::OptimizerConfig`]), its constructors and typed
+/// accessors, and its [`crate::Optimizer`] impl, given an inherent
+/// `fn step_impl(&mut self)` and the state layout `$layout`.
 macro_rules! optimizer_impl {
-    ($(#[$doc:meta])* $ty:ident, $cfg:ty, $name:expr) => {
+    ($(#[$doc:meta])* $ty:ident, $cfg:ty, $layout:expr) => {
         $(#[$doc])*
         pub struct $ty<T: Element> {
-            groups: Vec<$crate::ParamGroup<T>>,
+            groups: Vec<$crate::ParamGroup<T, $cfg>>,
             states: Vec<$crate::ParamState<T>>,
         }
 
@@ -127,11 +83,8 @@ macro_rules! optimizer_impl {
             ) -> chainrule_tape::error::Result<Self> {
                 let mut out = Vec::with_capacity(groups.len());
                 for (params, config) in groups {
-                    $crate::rule::OptimizerConfig::validate(&config)?;
-                    out.push($crate::ParamGroup::new(
-                        params,
-                        &$crate::rule::OptimizerConfig::hyperparameters(&config),
-                    ));
+                    $crate::OptimizerConfig::validate(&config)?;
+                    out.push($crate::ParamGroup { params, config });
                 }
                 let n = out.iter().map(|g| g.params.len()).sum();
                 Ok($ty {
@@ -139,32 +92,76 @@ macro_rules! optimizer_impl {
                     states: vec![$crate::ParamState::default(); n],
                 })
             }
+
+            /// The groups, with their typed settings.
+            pub fn groups(&self) -> &[$crate::ParamGroup<T, $cfg>] {
+                &self.groups
+            }
+
+            /// Replaces group `group`'s settings, if they are valid.
+            pub fn set_config(
+                &mut self,
+                group: usize,
+                config: $cfg,
+            ) -> chainrule_tape::error::Result<()> {
+                $crate::OptimizerConfig::validate(&config)?;
+                let name = <$cfg as $crate::OptimizerConfig>::OPTIMIZER;
+                let g = self
+                    .groups
+                    .get_mut(group)
+                    .ok_or_else(|| $crate::no_group(name, group))?;
+                g.config = config;
+                Ok(())
+            }
         }
 
         impl<T: Element> $crate::Optimizer<T> for $ty<T> {
             fn name(&self) -> &str {
-                $name
+                <$cfg as $crate::OptimizerConfig>::OPTIMIZER
             }
-            fn groups(&self) -> &[$crate::ParamGroup<T>] {
-                &self.groups
+            fn num_groups(&self) -> usize {
+                self.groups.len()
             }
-            fn groups_mut(&mut self) -> &mut [$crate::ParamGroup<T>] {
-                &mut self.groups
+            fn params(&self, group: usize) -> &[chainrule_tape::Parameter<T>] {
+                self.groups.get(group).map_or(&[], |g| &g.params)
+            }
+            fn hyperparameters(
+                &self,
+                group: usize,
+            ) -> chainrule_tape::error::Result<Vec<(&'static str, $crate::Hyper)>> {
+                Ok($crate::OptimizerConfig::hyperparameters(
+                    &$crate::group_config(&self.groups, group)?.config,
+                ))
+            }
+            fn hyperparameter(
+                &self,
+                group: usize,
+                key: &str,
+            ) -> chainrule_tape::error::Result<$crate::Hyper> {
+                $crate::OptimizerConfig::get(&$crate::group_config(&self.groups, group)?.config, key)
+            }
+            fn set_hyperparameter(
+                &mut self,
+                group: usize,
+                key: &str,
+                value: $crate::Hyper,
+            ) -> chainrule_tape::error::Result<()> {
+                let name = <$cfg as $crate::OptimizerConfig>::OPTIMIZER;
+                let g = self
+                    .groups
+                    .get_mut(group)
+                    .ok_or_else(|| $crate::no_group(name, group))?;
+                $crate::OptimizerConfig::set(&mut g.config, key, value)
             }
             fn state(&self) -> $crate::OptimizerState<T> {
-                $crate::group::snapshot($name, &self.groups, &self.states)
+                $crate::group::snapshot(&self.groups, &self.states)
             }
             fn load_state(
                 &mut self,
                 state: $crate::OptimizerState<T>,
             ) -> chainrule_tape::error::Result<()> {
-                $crate::group::restore(
-                    $name,
-                    &<$cfg as $crate::rule::OptimizerConfig>::STATE,
-                    &mut self.groups,
-                    &mut self.states,
-                    state,
-                )
+                const LAYOUT: $crate::StateLayout = $layout;
+                $crate::group::restore(&LAYOUT, &mut self.groups, &mut self.states, state)
             }
             fn step(&mut self) -> chainrule_tape::error::Result<()> {
                 self.step_impl();

@@ -20,7 +20,7 @@
 //! assert_eq!(lrs, [0.1, 0.1, 0.05, 0.05, 0.025]);
 //! ```
 
-use crate::Optimizer;
+use crate::{Hyper, Optimizer};
 use chainrule_tape::error::{Error, Result};
 use chainrule_tape::Element;
 
@@ -29,7 +29,7 @@ pub trait Schedule {
     /// The learning rate at step `t` for a group whose initial rate is `base`.
     fn lr(&self, base: f64, t: u64) -> f64;
 
-    /// The momentum (SGD's `momentum`, or Adam's `beta1`) at step `t`, for
+    /// The momentum (SGD's `momentum`, or β1 of Adam's `betas`) at step `t`, for
     /// schedules that cycle it; `None` leaves it alone.
     fn momentum(&self, t: u64) -> Option<f64> {
         let _ = t;
@@ -137,10 +137,13 @@ impl<S: Schedule> Scheduler<S> {
     /// Records each group's current rate as its initial rate and applies the
     /// schedule's rate for t = 0.
     pub fn new<T: Element>(opt: &mut dyn Optimizer<T>, schedule: S) -> Self {
-        let base_lrs: Vec<f64> = opt
-            .groups()
-            .iter()
-            .map(|g| g.get("lr").unwrap_or(f64::NAN))
+        let base_lrs: Vec<f64> = (0..opt.num_groups())
+            .map(|g| {
+                opt.hyperparameter(g, "lr")
+                    .ok()
+                    .and_then(Hyper::as_f64)
+                    .unwrap_or(f64::NAN)
+            })
             .collect();
         let mut s = Scheduler {
             schedule,
@@ -160,12 +163,9 @@ impl<S: Schedule> Scheduler<S> {
             .map(|(i, &b)| self.schedule.group_lr(i, b, self.last_epoch))
             .collect();
         for (i, &lr) in self.last_lrs.iter().enumerate() {
-            let _ = opt.set(i, "lr", lr);
+            let _ = opt.set_hyperparameter(i, "lr", Hyper::F64(lr));
             if let Some(m) = self.schedule.group_momentum(i, self.last_epoch) {
-                // SGD-like optimizers cycle `momentum`, Adam-like ones `beta1`.
-                if opt.set(i, "momentum", m).is_err() {
-                    let _ = opt.set(i, "beta1", m);
-                }
+                set_momentum(opt, i, m);
             }
         }
     }
@@ -200,7 +200,7 @@ impl<S: Schedule> Scheduler<S> {
         state: (u64, Vec<f64>),
     ) -> Result<()> {
         let (last_epoch, base_lrs) = state;
-        let groups = opt.groups().len();
+        let groups = opt.num_groups();
         if base_lrs.len() != groups {
             return Err(Error::argument(
                 "Scheduler",
@@ -219,6 +219,17 @@ impl<S: Schedule> Scheduler<S> {
         (self.last_epoch, self.base_lrs) = (last_epoch, base_lrs);
         self.apply(opt);
         Ok(())
+    }
+}
+
+/// Sets group `group`'s momentum as PyTorch's cycling schedulers do:
+/// `momentum` where the optimizer has one (SGD, RMSprop), else β1 of
+/// `betas` (Adam-like optimizers); neither: nothing changes.
+fn set_momentum<T: Element>(opt: &mut dyn Optimizer<T>, group: usize, m: f64) {
+    if opt.hyperparameter(group, "momentum").is_ok() {
+        let _ = opt.set_hyperparameter(group, "momentum", Hyper::F64(m));
+    } else if let Ok(Hyper::Pair(_, beta2)) = opt.hyperparameter(group, "betas") {
+        let _ = opt.set_hyperparameter(group, "betas", Hyper::Pair(m, beta2));
     }
 }
 

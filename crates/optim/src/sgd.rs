@@ -1,73 +1,36 @@
 //! Stochastic gradient descent with momentum, dampening, Nesterov and weight decay.
 
 use crate::effective_grad;
-use crate::rule::{check_non_negative, optimizer_impl, OptimizerConfig};
-use chainrule_tape::error::{Error, Result};
+use crate::hyper::{check, hyperparameters};
+use crate::rule::optimizer_impl;
+use crate::StateLayout;
 use chainrule_tape::{Element, Tensor};
 
-/// SGD hyperparameters; defaults are PyTorch's (`lr` has none there: 1e-3 here).
-#[derive(Clone, Copy, Debug)]
-pub struct SgdConfig {
-    /// Learning rate γ.
-    pub lr: f64,
-    /// Momentum μ (0 disables the buffer).
-    pub momentum: f64,
-    /// Dampening τ of the momentum update.
-    pub dampening: f64,
-    /// L2 penalty λ: g ← g + λθ.
-    pub weight_decay: f64,
-    /// Nesterov momentum (needs μ > 0 and τ = 0).
-    pub nesterov: bool,
-    /// Ascend instead of descend.
-    pub maximize: bool,
-}
-
-impl Default for SgdConfig {
-    fn default() -> Self {
-        SgdConfig {
-            lr: 1e-3,
-            momentum: 0.0,
-            dampening: 0.0,
-            weight_decay: 0.0,
-            nesterov: false,
-            maximize: false,
-        }
+hyperparameters! {
+    /// SGD hyperparameters; defaults are PyTorch's (`lr` has none there: 1e-3 here).
+    pub struct SgdConfig for "SGD" {
+        /// Learning rate γ.
+        lr: f64 = 1e-3 => check::non_negative,
+        /// Momentum μ (0 disables the buffer).
+        momentum: f64 = 0.0 => check::non_negative,
+        /// Dampening τ of the momentum update.
+        dampening: f64 = 0.0 => check::not_nan,
+        /// L2 penalty λ: g ← g + λθ.
+        weight_decay: f64 = 0.0 => check::non_negative,
+        /// Nesterov momentum (needs μ > 0 and τ = 0).
+        nesterov: bool = false,
+        /// Ascend instead of descend.
+        maximize: bool = false,
     }
+    check = nesterov_needs_momentum;
 }
 
-impl OptimizerConfig for SgdConfig {
-    const NAME: &'static str = "SGD";
-    const STATE: crate::group::StateLayout = crate::group::StateLayout {
-        buffers: &[],
-        optional: &["momentum_buffer"],
-        scalars: &[],
-    };
-    fn validate(&self) -> Result<()> {
-        check_non_negative(
-            Self::NAME,
-            &[
-                ("lr", self.lr),
-                ("momentum", self.momentum),
-                ("weight_decay", self.weight_decay),
-            ],
-        )?;
-        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
-            return Err(Error::argument(
-                Self::NAME,
-                "Nesterov momentum requires a momentum and zero dampening",
-            ));
-        }
+/// PyTorch's condition: Nesterov momentum needs μ > 0 and τ = 0.
+fn nesterov_needs_momentum(c: &SgdConfig) -> std::result::Result<(), String> {
+    if c.nesterov && (c.momentum <= 0.0 || c.dampening != 0.0) {
+        Err("Nesterov momentum requires a momentum and zero dampening".into())
+    } else {
         Ok(())
-    }
-    fn hyperparameters(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            ("lr", self.lr),
-            ("momentum", self.momentum),
-            ("dampening", self.dampening),
-            ("weight_decay", self.weight_decay),
-            ("nesterov", self.nesterov as u8 as f64),
-            ("maximize", self.maximize as u8 as f64),
-        ]
     }
 }
 
@@ -78,20 +41,25 @@ optimizer_impl!(
     /// θ ← θ − γ·g.
     Sgd,
     SgdConfig,
-    "SGD"
+    StateLayout {
+        buffers: &[],
+        optional: &["momentum_buffer"],
+        scalars: &[],
+    }
 );
 
 impl<T: Element> Sgd<T> {
     fn step_impl(&mut self) {
         let mut index = 0;
         for g in &self.groups {
-            let (lr, mu, damp, wd) = (
-                g.h("lr"),
-                g.h("momentum"),
-                g.h("dampening"),
-                g.h("weight_decay"),
-            );
-            let (nesterov, maximize) = (g.h("nesterov") != 0.0, g.h("maximize") != 0.0);
+            let SgdConfig {
+                lr,
+                momentum: mu,
+                dampening: damp,
+                weight_decay: wd,
+                nesterov,
+                maximize,
+            } = g.config;
             for p in &g.params {
                 let state = &mut self.states[index];
                 index += 1;

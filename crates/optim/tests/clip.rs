@@ -1,6 +1,6 @@
 //! clip_grad_norm and clip_grad_value match torch.nn.utils on fixed gradients.
 
-use chainrule_optim::{clip_grad_norm, clip_grad_value};
+use chainrule_optim::{clip_grad_norm, clip_grad_value, ClipGradNormOptions};
 use chainrule_tape::{ErrorKind, Parameter, Tensor};
 use serde_json::Value;
 
@@ -61,7 +61,7 @@ fn clipping_matches_torch_for_every_norm_type_and_by_value() {
                 v => v.as_f64().unwrap(),
             };
             let total =
-                clip_grad_norm(&params, case["max_norm"].as_f64().unwrap(), p, false).unwrap();
+                clip_grad_norm(&params, case["max_norm"].as_f64().unwrap(), norm(p)).unwrap();
             let want = case["total"].as_f64().unwrap();
             assert!(
                 (total - want).abs() <= 1e-12 * want,
@@ -79,13 +79,23 @@ fn clipping_matches_torch_for_every_norm_type_and_by_value() {
 fn a_non_finite_norm_is_an_error_on_request_and_leaves_gradients_alone() {
     let p = Parameter::new(Tensor::zeros([2]));
     p.set_grad(Some(Tensor::from_vec([2], vec![1.0f64, f64::INFINITY])));
-    let e = clip_grad_norm(std::slice::from_ref(&p), 1.0, 2.0, true).unwrap_err();
+    let e = clip_grad_norm(
+        std::slice::from_ref(&p),
+        1.0,
+        ClipGradNormOptions {
+            error_if_nonfinite: true,
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NonFinite);
     assert_eq!(p.grad().unwrap().data()[0], 1.0);
-    assert!(clip_grad_norm(&[p], 1.0, 2.0, false).unwrap().is_infinite());
+    assert!(clip_grad_norm(&[p], 1.0, ClipGradNormOptions::default())
+        .unwrap()
+        .is_infinite());
     let q = Parameter::new(Tensor::<f64>::zeros([1]));
     assert_eq!(
-        clip_grad_norm(&[q], 1.0, -1.0, false).unwrap_err().kind,
+        clip_grad_norm(&[q], 1.0, norm(-1.0)).unwrap_err().kind,
         ErrorKind::Argument
     );
 }
@@ -95,15 +105,33 @@ fn a_negative_or_nan_max_norm_is_an_error_and_leaves_gradients_alone() {
     let p = Parameter::new(Tensor::zeros([2]));
     p.set_grad(Some(Tensor::from_vec([2], vec![3.0f64, 4.0])));
     for bad in [-1.0, f64::NAN] {
-        let e = clip_grad_norm(std::slice::from_ref(&p), bad, 2.0, false).unwrap_err();
+        let e = clip_grad_norm(
+            std::slice::from_ref(&p),
+            bad,
+            ClipGradNormOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.kind, ErrorKind::Argument);
         assert!(e.to_string().contains("max_norm must be ≥ 0"), "{e}");
         assert_eq!(p.grad().unwrap().data(), &[3.0, 4.0]);
     }
     // Infinity is no limit: the gradients stay as they are.
     assert_eq!(
-        clip_grad_norm(std::slice::from_ref(&p), f64::INFINITY, 2.0, false).unwrap(),
+        clip_grad_norm(
+            std::slice::from_ref(&p),
+            f64::INFINITY,
+            ClipGradNormOptions::default()
+        )
+        .unwrap(),
         5.0
     );
     assert_eq!(p.grad().unwrap().data(), &[3.0, 4.0]);
+}
+
+/// The options with norm order `p`, the rest PyTorch's defaults.
+fn norm(p: f64) -> ClipGradNormOptions {
+    ClipGradNormOptions {
+        norm_type: p,
+        ..Default::default()
+    }
 }

@@ -18,8 +18,7 @@ fn lion_takes_the_sign_of_the_interpolated_momentum() {
         vec![p.clone()],
         LionConfig {
             lr: 0.1,
-            beta1: 0.9,
-            beta2: 0.99,
+            betas: (0.9, 0.99),
             weight_decay: 0.1,
             maximize: false,
         },

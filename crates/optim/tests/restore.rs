@@ -21,8 +21,8 @@ fn params() -> Vec<Parameter<f32>> {
 
 /// Gives every parameter a gradient and steps.
 fn step(opt: &mut dyn Optimizer<f32>) {
-    for g in opt.groups() {
-        for p in &g.params {
+    for g in 0..opt.num_groups() {
+        for p in opt.params(g) {
             let grad: Vec<f32> = (0..p.numel()).map(|i| 0.1 * (i as f32 + 1.0)).collect();
             p.set_grad(Some(Tensor::from_vec(p.shape(), grad)));
         }
@@ -57,12 +57,12 @@ fn rejects(name: &str, bad: OptimizerState<f32>, want: &str) {
 
 #[test]
 fn a_renamed_hyperparameter_is_an_error_not_a_panic_on_the_next_step() {
-    // The fuzzer's case: beta2 renamed to beta1 in the metadata, so the
-    // group has beta1 (the later value) and no beta2.
+    // The fuzzer's case: β2 renamed to β1 in the metadata, so the group
+    // has betas.0 (the later value) and no betas.1.
     let (_, mut state) = stepped("adam");
-    let beta2 = state.groups[0].remove("beta2").unwrap();
-    state.groups[0].insert("beta1".into(), beta2);
-    rejects("adam", state, "group 0 lacks hyperparameter beta2");
+    let beta2 = state.groups[0].remove("betas.1").unwrap();
+    state.groups[0].insert("betas.0".into(), beta2);
+    rejects("adam", state, "group 0 lacks hyperparameter betas.1");
     let (_, mut state) = stepped("sgd");
     state.groups[0].insert("betta".into(), 0.5);
     rejects("sgd", state, "group 0 has unknown hyperparameter betta");

@@ -5,8 +5,8 @@
 use chainrule_ops::VarOps;
 use chainrule_optim::{
     Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig, Asgd,
-    AsgdConfig, Nadam, NadamConfig, Optimizer, Radam, RadamConfig, Rmsprop, RmspropConfig, Rprop,
-    RpropConfig, Sgd, SgdConfig,
+    AsgdConfig, Hyper, LineSearchFn, Nadam, NadamConfig, Optimizer, OptimizerConfig, Radam,
+    RadamConfig, Rmsprop, RmspropConfig, Rprop, RpropConfig, Sgd, SgdConfig,
 };
 use chainrule_tape::{Graph, Parameter, Tensor, Var};
 use serde::Deserialize;
@@ -48,169 +48,55 @@ fn num(c: &Value, key: &str, default: f64) -> f64 {
     c.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
 
-/// The config's `betas` pair, or the given defaults.
-fn betas(c: &Value, beta1: f64, beta2: f64) -> (f64, f64) {
-    match c.get("betas").and_then(Value::as_array) {
-        Some(b) => (b[0].as_f64().unwrap(), b[1].as_f64().unwrap()),
-        None => (beta1, beta2),
-    }
-}
-
 fn flag(c: &Value, key: &str) -> bool {
     c.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
+/// `base` with the fixture's PyTorch keyword arguments set by name: every
+/// keyword is a chainrule hyperparameter of the same name and kind (a
+/// JSON list is a pair), so no field is listed here.
+fn config<C: OptimizerConfig>(base: C, c: &Value) -> C {
+    let mut cfg = base;
+    for (k, v) in c.as_object().unwrap() {
+        if k == "split_lr_b" {
+            continue;
+        }
+        let h = match v {
+            Value::Bool(b) => Hyper::Bool(*b),
+            Value::Array(p) => Hyper::Pair(p[0].as_f64().unwrap(), p[1].as_f64().unwrap()),
+            v => Hyper::F64(v.as_f64().unwrap()),
+        };
+        cfg.assign(k, h).unwrap_or_else(|e| panic!("{e}"));
+    }
+    cfg.validate().unwrap();
+    cfg
+}
+
 fn optimizer(run: &Run, a: &Parameter<f64>, b: &Parameter<f64>) -> Box<dyn Optimizer<f64>> {
     let c = &run.config;
-    let maximize = flag(c, "maximize");
+    let ps = vec![a.clone(), b.clone()];
     match run.optimizer.as_str() {
         "SGD" => {
-            let cfg = SgdConfig {
-                lr: num(c, "lr", 1e-3),
-                momentum: num(c, "momentum", 0.0),
-                dampening: num(c, "dampening", 0.0),
-                weight_decay: num(c, "weight_decay", 0.0),
-                nesterov: flag(c, "nesterov"),
-                maximize,
-            };
+            let cfg = config(SgdConfig::default(), c);
             let groups = match c.get("split_lr_b").and_then(Value::as_f64) {
                 Some(lr_b) => vec![
                     (vec![a.clone()], cfg),
                     (vec![b.clone()], SgdConfig { lr: lr_b, ..cfg }),
                 ],
-                None => vec![(vec![a.clone(), b.clone()], cfg)],
+                None => vec![(ps, cfg)],
             };
             Box::new(Sgd::with_groups(groups).unwrap())
         }
-        name @ ("Adam" | "AdamW") => {
-            let base = if name == "AdamW" {
-                AdamConfig::adamw()
-            } else {
-                AdamConfig::default()
-            };
-            let cfg = AdamConfig {
-                lr: num(c, "lr", base.lr),
-                beta1: betas(c, base.beta1, base.beta2).0,
-                beta2: betas(c, base.beta1, base.beta2).1,
-                eps: num(c, "eps", base.eps),
-                weight_decay: num(c, "weight_decay", base.weight_decay),
-                amsgrad: flag(c, "amsgrad"),
-                maximize,
-                ..base
-            };
-            Box::new(Adam::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "Adagrad" => {
-            let d = AdagradConfig::default();
-            let cfg = AdagradConfig {
-                lr: num(c, "lr", d.lr),
-                lr_decay: num(c, "lr_decay", d.lr_decay),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                initial_accumulator_value: num(
-                    c,
-                    "initial_accumulator_value",
-                    d.initial_accumulator_value,
-                ),
-                eps: num(c, "eps", d.eps),
-                maximize,
-            };
-            Box::new(Adagrad::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "RMSprop" => {
-            let d = RmspropConfig::default();
-            let cfg = RmspropConfig {
-                lr: num(c, "lr", d.lr),
-                alpha: num(c, "alpha", d.alpha),
-                eps: num(c, "eps", d.eps),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                momentum: num(c, "momentum", d.momentum),
-                centered: flag(c, "centered"),
-                maximize,
-            };
-            Box::new(Rmsprop::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "Adadelta" => {
-            let d = AdadeltaConfig::default();
-            let cfg = AdadeltaConfig {
-                lr: num(c, "lr", d.lr),
-                rho: num(c, "rho", d.rho),
-                eps: num(c, "eps", d.eps),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                maximize,
-            };
-            Box::new(Adadelta::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "Adamax" => {
-            let d = AdamaxConfig::default();
-            let cfg = AdamaxConfig {
-                lr: num(c, "lr", d.lr),
-                beta1: betas(c, d.beta1, d.beta2).0,
-                beta2: betas(c, d.beta1, d.beta2).1,
-                eps: num(c, "eps", d.eps),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                maximize,
-            };
-            Box::new(Adamax::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "NAdam" => {
-            let d = NadamConfig::default();
-            let cfg = NadamConfig {
-                lr: num(c, "lr", d.lr),
-                beta1: betas(c, d.beta1, d.beta2).0,
-                beta2: betas(c, d.beta1, d.beta2).1,
-                eps: num(c, "eps", d.eps),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                momentum_decay: num(c, "momentum_decay", d.momentum_decay),
-                decoupled_weight_decay: flag(c, "decoupled_weight_decay"),
-                maximize,
-            };
-            Box::new(Nadam::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "RAdam" => {
-            let d = RadamConfig::default();
-            let cfg = RadamConfig {
-                lr: num(c, "lr", d.lr),
-                beta1: betas(c, d.beta1, d.beta2).0,
-                beta2: betas(c, d.beta1, d.beta2).1,
-                eps: num(c, "eps", d.eps),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                decoupled_weight_decay: flag(c, "decoupled_weight_decay"),
-                maximize,
-            };
-            Box::new(Radam::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "Rprop" => {
-            let d = RpropConfig::default();
-            let pair = |k: &str| {
-                c.get(k)
-                    .and_then(Value::as_array)
-                    .map(|v| (v[0].as_f64().unwrap(), v[1].as_f64().unwrap()))
-            };
-            let (eta_minus, eta_plus) = pair("etas").unwrap_or((d.eta_minus, d.eta_plus));
-            let (step_size_min, step_size_max) =
-                pair("step_sizes").unwrap_or((d.step_size_min, d.step_size_max));
-            let cfg = RpropConfig {
-                lr: num(c, "lr", d.lr),
-                eta_minus,
-                eta_plus,
-                step_size_min,
-                step_size_max,
-                maximize,
-            };
-            Box::new(Rprop::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
-        "ASGD" => {
-            let d = AsgdConfig::default();
-            let cfg = AsgdConfig {
-                lr: num(c, "lr", d.lr),
-                lambd: num(c, "lambd", d.lambd),
-                alpha: num(c, "alpha", d.alpha),
-                t0: num(c, "t0", d.t0),
-                weight_decay: num(c, "weight_decay", d.weight_decay),
-                maximize,
-            };
-            Box::new(Asgd::new(vec![a.clone(), b.clone()], cfg).unwrap())
-        }
+        "Adam" => Box::new(Adam::new(ps, config(AdamConfig::default(), c)).unwrap()),
+        "AdamW" => Box::new(Adam::new(ps, config(AdamConfig::adamw(), c)).unwrap()),
+        "Adagrad" => Box::new(Adagrad::new(ps, config(AdagradConfig::default(), c)).unwrap()),
+        "RMSprop" => Box::new(Rmsprop::new(ps, config(RmspropConfig::default(), c)).unwrap()),
+        "Adadelta" => Box::new(Adadelta::new(ps, config(AdadeltaConfig::default(), c)).unwrap()),
+        "Adamax" => Box::new(Adamax::new(ps, config(AdamaxConfig::default(), c)).unwrap()),
+        "NAdam" => Box::new(Nadam::new(ps, config(NadamConfig::default(), c)).unwrap()),
+        "RAdam" => Box::new(Radam::new(ps, config(RadamConfig::default(), c)).unwrap()),
+        "Rprop" => Box::new(Rprop::new(ps, config(RpropConfig::default(), c)).unwrap()),
+        "ASGD" => Box::new(Asgd::new(ps, config(AsgdConfig::default(), c)).unwrap()),
         other => panic!("no optimizer {other} in this test"),
     }
 }
@@ -263,15 +149,7 @@ fn asgd_averages_match_pytorch() {
     for run in fx.runs.iter().filter(|r| r.optimizer == "ASGD") {
         let (a, b) = params(&fx);
         let c = &run.config;
-        let d = AsgdConfig::default();
-        let cfg = AsgdConfig {
-            lr: num(c, "lr", d.lr),
-            lambd: num(c, "lambd", d.lambd),
-            alpha: num(c, "alpha", d.alpha),
-            t0: num(c, "t0", d.t0),
-            weight_decay: num(c, "weight_decay", d.weight_decay),
-            maximize: false,
-        };
+        let cfg = config(AsgdConfig::default(), c);
         let mut opt = Asgd::new(vec![a.clone(), b.clone()], cfg).unwrap();
         for _ in 0..run.trajectory.len() {
             step(&mut opt, &a, &b, false);
@@ -329,15 +207,25 @@ fn resuming_from_a_saved_state_is_bit_identical() {
 fn hyperparameters_are_readable_and_settable_by_name() {
     let p = Parameter::new(Tensor::<f64>::zeros([2]));
     let mut opt = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
-    assert_eq!(opt.get(0, "beta1").unwrap(), 0.9);
-    opt.set(0, "beta1", 0.85).unwrap();
-    assert_eq!(opt.get(0, "beta1").unwrap(), 0.85);
+    assert_eq!(
+        opt.hyperparameter(0, "betas").unwrap(),
+        Hyper::Pair(0.9, 0.999)
+    );
+    opt.set_hyperparameter(0, "betas", Hyper::Pair(0.85, 0.999))
+        .unwrap();
+    assert_eq!(opt.groups()[0].config.betas, (0.85, 0.999));
     opt.set_lr(0.5);
     assert_eq!(opt.lr(), 0.5);
-    let e = opt.set(0, "momentum", 0.9).unwrap_err();
-    assert!(e.to_string().starts_with("Adam: unknown hyperparameter 'momentum' (this optimizer has: amsgrad, beta1, beta2, eps"), "{e}");
+    let e = opt
+        .set_hyperparameter(0, "momentum", Hyper::F64(0.9))
+        .unwrap_err();
     assert_eq!(
-        opt.get(3, "lr").unwrap_err().to_string(),
+        e.to_string(),
+        "Adam: unknown hyperparameter 'momentum' (Adam has: lr, betas, eps, weight_decay, \
+         amsgrad, maximize, decoupled_weight_decay)"
+    );
+    assert_eq!(
+        opt.hyperparameter(3, "lr").unwrap_err().to_string(),
         "Adam: there is no parameter group 3"
     );
 }
@@ -361,7 +249,7 @@ fn invalid_settings_and_mismatched_states_are_errors() {
     let e = Adam::new(
         vec![p.clone()],
         AdamConfig {
-            beta2: 1.0,
+            betas: (0.9, 1.0),
             ..Default::default()
         },
     )
@@ -369,7 +257,7 @@ fn invalid_settings_and_mismatched_states_are_errors() {
     .unwrap();
     assert_eq!(
         e.to_string(),
-        "Adam: betas must lie in [0, 1), got (0.9, 1)"
+        "Adam: invalid betas (0.9, 1.0): both must lie in [0, 1)"
     );
     let adam = Adam::new(vec![p.clone()], AdamConfig::default()).unwrap();
     let mut sgd = Sgd::new(vec![p.clone()], SgdConfig::default()).unwrap();
@@ -401,7 +289,9 @@ fn lbfgs_matches_pytorch_step_for_step() {
             lr: num(c, "lr", 1.0),
             max_iter: c["max_iter"].as_u64().unwrap() as usize,
             history_size: c["history_size"].as_u64().unwrap() as usize,
-            strong_wolfe: c.get("line_search_fn").and_then(Value::as_str) == Some("strong_wolfe"),
+            line_search_fn: (c.get("line_search_fn").and_then(Value::as_str)
+                == Some("strong_wolfe"))
+            .then_some(LineSearchFn::StrongWolfe),
             ..Default::default()
         };
         let mut opt = Lbfgs::new(vec![a.clone(), b.clone()], config).unwrap();
@@ -445,12 +335,12 @@ fn lbfgs_matches_pytorch_step_for_step() {
 fn lbfgs_resumes_bit_identically_from_its_state() {
     use chainrule_optim::{Lbfgs, LbfgsConfig};
     let base = load();
-    for strong_wolfe in [false, true] {
+    for line_search_fn in [None, Some(LineSearchFn::StrongWolfe)] {
         let config = LbfgsConfig {
             lr: 0.8,
             max_iter: 3,
             history_size: 4,
-            strong_wolfe,
+            line_search_fn,
             ..Default::default()
         };
         let run = |a: &Parameter<f64>, b: &Parameter<f64>, opt: &mut Lbfgs<f64>, calls: usize| {
@@ -482,12 +372,12 @@ fn lbfgs_resumes_bit_identically_from_its_state() {
         assert_eq!(
             a.value().data(),
             a2.value().data(),
-            "strong_wolfe {strong_wolfe}"
+            "line search {line_search_fn:?}"
         );
         assert_eq!(
             b.value().data(),
             b2.value().data(),
-            "strong_wolfe {strong_wolfe}"
+            "line search {line_search_fn:?}"
         );
         // Restarting from the saved point without the state (no curvature
         // history) goes elsewhere: the equality above is not vacuous.
@@ -499,7 +389,7 @@ fn lbfgs_resumes_bit_identically_from_its_state() {
         assert_ne!(
             a.value().data(),
             a3.value().data(),
-            "strong_wolfe {strong_wolfe}"
+            "line search {line_search_fn:?}"
         );
     }
 }

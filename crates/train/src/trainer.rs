@@ -8,7 +8,7 @@ use crate::data::{DataLoader, InMemory, Regime};
 use crate::nn::state::state_dict;
 use crate::nn::{Module, Sequential};
 use crate::ops::{argmax, loss, ClassLossOptions};
-use crate::optim::{clip_grad_norm, Optimizer, Schedule, Scheduler};
+use crate::optim::{clip_grad_norm, ClipGradNormOptions, Optimizer, Schedule, Scheduler};
 use crate::tape::{Graph, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -305,7 +305,7 @@ impl Trainer {
                 }
                 l.backward();
                 if let Some(max) = c.clip_grad_norm {
-                    clip_grad_norm(&model.parameters(), max, 2.0, false)?;
+                    clip_grad_norm(&model.parameters(), max, ClipGradNormOptions::default())?;
                 }
                 opt.step()?;
                 opt.zero_grad();

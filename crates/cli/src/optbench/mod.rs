@@ -11,7 +11,8 @@ mod plot;
 pub mod problems;
 
 use chainrule::optim::{
-    optimizer_by_name, Lbfgs, LbfgsConfig, LevenbergMarquardt, LmConfig, OPTIMIZER_NAMES,
+    optimizer_by_name, Lbfgs, LbfgsConfig, LevenbergMarquardt, LineSearchFn, LmConfig,
+    OPTIMIZER_NAMES,
 };
 use chainrule::prelude::*;
 use problems::{problems, Problem};
@@ -181,7 +182,7 @@ fn run_cell(cell: &Cell, args: &OptbenchArgs) -> Outcome {
             let config = LbfgsConfig {
                 lr: cell.lr,
                 max_iter: 1,
-                strong_wolfe: true,
+                line_search_fn: Some(LineSearchFn::StrongWolfe),
                 ..Default::default()
             };
             let mut opt =
