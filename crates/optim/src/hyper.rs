@@ -290,7 +290,7 @@ macro_rules! hyperparameters {
 
             fn get(&self, key: &str) -> chainrule_tape::error::Result<$crate::Hyper> {
                 match key {
-                    $(stringify!($field) => Ok($crate::HyperValue::to_hyper(self.$field)),)*
+                    $(stringify!($field) => Ok($crate::hyper::HyperValue::to_hyper(self.$field)),)*
                     _ => Err($crate::hyper::unknown_key($opt, key, Self::NAMES)),
                 }
             }
@@ -320,7 +320,7 @@ macro_rules! hyperparameters {
             }
 
             fn hyperparameters(&self) -> Vec<(&'static str, $crate::Hyper)> {
-                vec![$((stringify!($field), $crate::HyperValue::to_hyper(self.$field))),*]
+                vec![$((stringify!($field), $crate::hyper::HyperValue::to_hyper(self.$field))),*]
             }
         }
     };

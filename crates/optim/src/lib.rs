@@ -64,7 +64,7 @@ pub use clip::{clip_grad_norm, clip_grad_value, ClipGradNormOptions};
 pub use group::{
     flatten_hyperparameters, OptimizerState, ParamGroup, ParamState, StateLayout, MAX_STEPS,
 };
-pub use hyper::{Hyper, HyperValue, OptimizerConfig};
+pub use hyper::{Hyper, OptimizerConfig};
 pub use lbfgs::{Lbfgs, LbfgsConfig, LbfgsState, LineSearchFn};
 pub use lion_lookahead::{Lion, LionConfig, Lookahead};
 pub use lm::{LevenbergMarquardt, LmConfig, LmStep};
