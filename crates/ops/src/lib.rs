@@ -9,6 +9,31 @@
 //! (`use chainrule::prelude::*`). Each has a fallible `try_` form returning a
 //! typed [`Error`](chainrule_tape::Error) and a plain form that panics with
 //! the same message at the caller's line.
+//!
+//! ```
+//! use chainrule_ops::VarOps;
+//! use chainrule_tape::{Graph, Tensor};
+//!
+//! let g = Graph::new();
+//! let x = g.leaf(Tensor::from_vec([2, 3], vec![1.0f64, 2.0, 3.0, -1.0, 0.0, 1.0]));
+//! // softmax along the last axis: each row sums to 1.
+//! let p = x.softmax(-1);
+//! assert!((p.sum_all().item() - 2.0).abs() < 1e-12);
+//! // ∂/∂x_i Σ_j x_j·p_j = p_i·(1 + x_i − Σ_j p_j·x_j), row by row.
+//! (&x * &p).sum_all().backward();
+//! let (dx, pv, xv) = (x.grad().unwrap(), p.value().clone(), x.value().clone());
+//! for row in 0..2 {
+//!     let r = 3 * row..3 * row + 3;
+//!     let mean: f64 = r.clone().map(|i| pv.data()[i] * xv.data()[i]).sum();
+//!     for i in r {
+//!         let want = pv.data()[i] * (1.0 + xv.data()[i] - mean);
+//!         assert!((dx.data()[i] - want).abs() < 1e-12); // rounding only
+//!     }
+//! }
+//! // The try_ form returns the error (naming the op and the shape) instead of panicking.
+//! let err = x.try_softmax(2).unwrap_err();
+//! assert!(err.to_string().contains("softmax"), "{err}");
+//! ```
 
 pub mod activations;
 pub mod binary;
