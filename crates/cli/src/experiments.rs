@@ -82,7 +82,9 @@ fn run(spec: &RunSpec, data: &Splits) -> Result<RunResult, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    let test_accuracy = evaluate(&model, &data.test, 10, 500).accuracy;
+    let test_accuracy = evaluate(&model, &data.test, 500)
+        .map_err(|e| e.to_string())?
+        .accuracy;
     Ok(RunResult {
         spec: spec.clone(),
         history,

@@ -348,7 +348,7 @@ fn train(args: &TrainArgs) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     let seconds: f64 = history.records.iter().map(|r| r.seconds).sum();
-    let eval = evaluate(&model, &test, 10, 500);
+    let eval = evaluate(&model, &test, 500).map_err(|e| e.to_string())?;
     save(&model, out.join("model.safetensors")).map_err(|e| e.to_string())?;
     println!(
         "\nconfusion matrix on the {} test images:\n{}",

@@ -18,7 +18,7 @@
 use crate::nn::state::{
     self, state_dict, LoadReport, Metadata, RawTensors, StateError, CHECKSUM_KEY,
 };
-use crate::nn::Sequential;
+use crate::nn::Module;
 use crate::optim::{Optimizer, OptimizerState, ParamState, Schedule, Scheduler};
 use crate::tape::Tensor;
 use crate::{EpochRecord, TrainError};
@@ -130,7 +130,9 @@ pub struct TrainerState {
     pub best_epoch: usize,
     /// One record per completed epoch.
     pub records: Vec<EpochRecord>,
-    /// The learning-rate scheduler's state, if the run had one.
+    /// The learning-rate scheduler's state, if the run had one (`null`
+    /// if not; the key is required).
+    #[serde(deserialize_with = "Option::deserialize")]
     pub scheduler: Option<SchedulerState>,
 }
 
@@ -213,6 +215,7 @@ pub struct RunSettings {
     /// The seed of weights, shuffling, augmentation and dropout.
     pub seed: u64,
     /// `--limit`: training images kept before the validation hold-out.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub limit: Option<usize>,
     /// Where the images came from.
     pub data: String,
@@ -223,17 +226,19 @@ pub struct RunSettings {
     /// Dropout probability.
     pub dropout: Float,
     /// Gradient-norm clipping.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub clip: Option<Float>,
     /// Label smoothing ε.
     pub label_smoothing: Float,
     /// Training-image augmentation.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub augment: Option<String>,
     /// Early-stopping patience.
+    #[serde(deserialize_with = "Option::deserialize")]
     pub patience: Option<usize>,
     /// Smallest improvement that counts.
     pub min_delta: Float,
     /// Settings changed by earlier `--resume --force` runs (not compared).
-    #[serde(default)]
     pub forced: Vec<ForcedChange>,
 }
 
@@ -563,8 +568,89 @@ fn check_format(meta: &Metadata) -> Result<(), String> {
     }
 }
 
+/// Parses metadata entry `key` into `T`. Every error names the entry and,
+/// where the JSON is well-formed but does not fit `T` (a missing, unknown
+/// or wrongly typed key), the path of the key within it, e.g.
+/// `trainer metadata: records[1].val_loss: invalid type: …`.
 fn json<'a, T: Deserialize<'a>>(text: &'a str, key: &str) -> Result<T, String> {
-    serde_json::from_str(text).map_err(|e| format!("{key} metadata: {e}"))
+    serde_json::from_str(text).map_err(|e| {
+        // A missing key is found at the end of its object, after the
+        // object's last key: the path is the object's.
+        let missing = e.to_string().starts_with("missing field");
+        let at = match e.classify() {
+            serde_json::error::Category::Data => key_path(text, e.line(), e.column(), missing),
+            _ => None,
+        };
+        match at {
+            Some(path) if !path.is_empty() => format!("{key} metadata: {path}: {e}"),
+            _ => format!("{key} metadata: {e}"),
+        }
+    })
+}
+
+/// A step into a JSON value: an object's key (none before it is read) or
+/// an array's index.
+enum Step {
+    Key(Option<String>),
+    Index(usize),
+}
+
+/// The path (`records[1].val_loss`) of the value being read at 1-based
+/// `line` and byte `column` of `text` (where serde_json reports an error),
+/// from the keys and indices of the well-formed JSON before it; `None` if
+/// the position is not in `text`. With `object`, the path of the object
+/// being read rather than of its key.
+fn key_path(text: &str, line: usize, column: usize, object: bool) -> Option<String> {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let prefix = text.get(..start.checked_add(column)?.min(text.len()))?;
+    let (mut stack, mut last, mut chars) = (Vec::new(), String::new(), prefix.chars());
+    while let Some(ch) = chars.next() {
+        match (ch, stack.last_mut()) {
+            ('"', _) => last = read_string(&mut chars),
+            ('{', _) => stack.push(Step::Key(None)),
+            ('[', _) => stack.push(Step::Index(0)),
+            ('}' | ']', _) => {
+                stack.pop();
+            }
+            (':', Some(Step::Key(k))) => *k = Some(std::mem::take(&mut last)),
+            (',', Some(Step::Key(k))) => *k = None,
+            (',', Some(Step::Index(i))) => *i += 1,
+            _ => {}
+        }
+    }
+    if object && matches!(stack.last(), Some(Step::Key(_))) {
+        if let Some(Step::Key(k)) = stack.last_mut() {
+            *k = None;
+        }
+    }
+    let mut path = String::new();
+    for step in &stack {
+        match step {
+            Step::Key(Some(k)) if path.is_empty() => path.push_str(k),
+            Step::Key(Some(k)) => path.push_str(&format!(".{k}")),
+            Step::Key(None) => break,
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    Some(path)
+}
+
+/// The rest of a JSON string whose opening quote was read (escapes kept
+/// as written: keys here are plain names).
+fn read_string(chars: &mut std::str::Chars<'_>) -> String {
+    let mut out = String::new();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '"' => break,
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Tensor `name` in f32 (the shape and count came checked from the file;
@@ -661,7 +747,7 @@ pub struct Restored {
 pub fn restore(
     path: &Path,
     ck: Checkpoint,
-    model: &Sequential<f32>,
+    model: &(impl Module<f32> + ?Sized),
     opt: &mut dyn Optimizer<f32>,
     scheduler: Option<&mut Scheduler<Box<dyn Schedule>>>,
     expect: &ResumeCheck<'_>,

@@ -5,7 +5,7 @@ use super::plotting::{color, text_available};
 use super::EpochRecord;
 use crate::data::{DataLoader, InMemory, Regime};
 use crate::nn::state::write_atomically;
-use crate::nn::{Module, Sequential};
+use crate::nn::Module;
 use crate::ops::{argmax, loss, ClassLossOptions};
 use crate::tape::{no_grad, Graph};
 use image::codecs::png::PngEncoder;
@@ -26,41 +26,74 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
 }
 
-/// Evaluates `model` (which should be in eval mode) in batches, without gradients.
-pub fn evaluate(
-    model: &Sequential<f32>,
+/// Evaluates `model` (which should be in eval mode) on `data` in batches of
+/// `batch`, without gradients.
+///
+/// The class count comes from the data and the model, never a constant:
+/// one row and column per class the model scores (its logits' width), and
+/// at least one per label in `data` (a label beyond the logits is
+/// cross-entropy's error). So a 3-class model on 3-class data gives a 3×3
+/// matrix.
+///
+/// # Errors
+///
+/// The forward pass's or cross-entropy's error (shapes, a label outside
+/// the logits), naming the op.
+pub fn evaluate<M: Module<f32> + ?Sized>(
+    model: &M,
     data: &InMemory,
-    classes: usize,
     batch: usize,
-) -> Evaluation {
-    let mut confusion = vec![vec![0usize; classes]; classes];
+) -> Result<Evaluation, crate::tape::Error> {
+    let mut confusion = Confusion::new(data.labels.iter().max().map_or(0, |&m| m + 1));
     let mut total_loss = 0.0;
-    no_grad(|| {
+    let sum = ClassLossOptions {
+        reduction: loss::Reduction::Sum,
+        ..Default::default()
+    };
+    no_grad(|| -> Result<(), crate::tape::Error> {
         for b in DataLoader::new(data, Regime::MiniBatch(batch)).in_order() {
             let g = Graph::new();
-            let logits = model.forward(&g, &g.input(b.x));
-            let l = loss::cross_entropy(
-                &logits,
-                &b.y,
-                &ClassLossOptions {
-                    reduction: loss::Reduction::Sum,
-                    ..Default::default()
-                },
-            )
-            .expect("labels are classes");
-            total_loss += l.item() as f64;
-            let pred = argmax(logits.value(), 1).expect("logits are [B, classes]");
+            let logits = model.try_forward(&g, &g.input(b.x))?;
+            total_loss += loss::cross_entropy(&logits, &b.y, &sum)?.item() as f64;
+            let pred = argmax(logits.value(), 1)?;
+            confusion.grow(logits.value().shape().last().copied().unwrap_or(0));
             for (&t, &p) in b.y.data.iter().zip(&pred.data) {
-                confusion[t][p] += 1;
+                confusion.add(t, p);
             }
         }
-    });
+        Ok(())
+    })?;
     let n = data.labels.len().max(1) as f64;
-    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
-    Evaluation {
+    let confusion = confusion.0;
+    let correct: usize = (0..confusion.len()).map(|c| confusion[c][c]).sum();
+    Ok(Evaluation {
         loss: total_loss / n,
         accuracy: correct as f64 / n,
         confusion,
+    })
+}
+
+/// A square confusion matrix that grows to the classes seen.
+struct Confusion(Vec<Vec<usize>>);
+
+impl Confusion {
+    fn new(classes: usize) -> Self {
+        Confusion(vec![vec![0; classes]; classes])
+    }
+
+    /// At least `classes` rows and columns.
+    fn grow(&mut self, classes: usize) {
+        let n = self.0.len().max(classes);
+        self.0.resize_with(n, Vec::new);
+        for row in &mut self.0 {
+            row.resize(n, 0);
+        }
+    }
+
+    /// Counts an example of class `t` predicted as `p`.
+    fn add(&mut self, t: usize, p: usize) {
+        self.grow(t.max(p) + 1);
+        self.0[t][p] += 1;
     }
 }
 

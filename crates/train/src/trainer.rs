@@ -4,9 +4,9 @@
 use super::checkpoint::{self, Checkpoint, ResumeCheck, RunSettings, SchedulerState, TrainerState};
 use super::metrics::{evaluate, plot_curves, write_csv};
 use crate::data::transform::{random_crop, random_horizontal_flip};
-use crate::data::{DataLoader, InMemory, Regime};
+use crate::data::{Batch, DataLoader, InMemory, Regime};
 use crate::nn::state::state_dict;
-use crate::nn::{Module, Sequential};
+use crate::nn::Module;
 use crate::ops::{argmax, loss, ClassLossOptions};
 use crate::optim::{clip_grad_norm, ClipGradNormOptions, Optimizer, Schedule, Scheduler};
 use crate::tape::{Graph, Tensor};
@@ -187,16 +187,25 @@ pub enum TrainError {
 }
 
 /// Trains a classifier with cross-entropy; see [`TrainerConfig`].
+///
+/// Any [`Module<f32>`] whose forward maps a batch `[B, …]` to logits
+/// `[B, classes]` can be trained; the class count is the logits' width,
+/// which cross-entropy checks every label against (no constant).
 pub struct Trainer {
     /// The settings.
     pub config: TrainerConfig,
 }
 
+/// Batch size of the validation passes (no gradients, so larger than a
+/// training batch).
+const EVAL_BATCH: usize = 500;
+
 fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     seed ^ (epoch as u64 + 1).wrapping_mul(0xA076_1D64_78BD_642F)
 }
 
-fn set_state(model: &Sequential<f32>, tensors: &[(String, Tensor<f32>)]) {
+/// Installs `tensors` into `model`'s parameters and buffers of the same names.
+fn set_state<M: Module<f32> + ?Sized>(model: &M, tensors: &[(String, Tensor<f32>)]) {
     for (n, p) in model.named_parameters() {
         if let Some((_, t)) = tensors.iter().find(|(k, _)| *k == n) {
             p.set_value(t.clone());
@@ -206,6 +215,90 @@ fn set_state(model: &Sequential<f32>, tensors: &[(String, Tensor<f32>)]) {
         if let Some((_, t)) = tensors.iter().find(|(k, _)| *k == n) {
             b.set(t.clone());
         }
+    }
+}
+
+/// Where a run stands: what each epoch updates and each checkpoint records.
+struct Progress {
+    /// Epochs completed.
+    epochs_done: usize,
+    /// The best validation loss so far (infinite before any).
+    best_loss: f64,
+    /// Epochs since the last improvement.
+    bad_epochs: usize,
+    /// The epoch of the best validation loss (0: none yet).
+    best_epoch: usize,
+    /// One record per completed epoch.
+    records: Vec<EpochRecord>,
+    /// The weights of the best epoch (early stopping restores them).
+    best: Vec<(String, Tensor<f32>)>,
+    /// The settings recorded in checkpoints.
+    settings: Option<RunSettings>,
+}
+
+impl Progress {
+    /// A run that has not started: `model`'s weights are the best so far.
+    fn new<M: Module<f32> + ?Sized>(model: &M, settings: Option<RunSettings>) -> Self {
+        Progress {
+            epochs_done: 0,
+            best_loss: f64::INFINITY,
+            bad_epochs: 0,
+            best_epoch: 0,
+            records: Vec::new(),
+            best: state_dict(model),
+            settings,
+        }
+    }
+
+    /// Adds an epoch's record; a validation loss below the best by more
+    /// than `min_delta` makes `model`'s weights the best.
+    fn push<M: Module<f32> + ?Sized>(&mut self, record: EpochRecord, model: &M, min_delta: f64) {
+        self.epochs_done = record.epoch;
+        if record.val_loss < self.best_loss - min_delta {
+            self.best_loss = record.val_loss;
+            self.bad_epochs = 0;
+            self.best = state_dict(model);
+            self.best_epoch = record.epoch;
+        } else {
+            self.bad_epochs += 1;
+        }
+        self.records.push(record);
+    }
+
+    /// The checkpoint's trainer state.
+    fn trainer_state(&self, scheduler: Option<&Scheduler<Box<dyn Schedule>>>) -> TrainerState {
+        TrainerState {
+            epochs_done: self.epochs_done,
+            best_loss: self.best_loss,
+            bad_epochs: self.bad_epochs,
+            best_epoch: self.best_epoch,
+            records: self.records.clone(),
+            scheduler: scheduler.map(|s| {
+                let (last_epoch, base) = s.state();
+                SchedulerState {
+                    last_epoch,
+                    base_lrs: base.into_iter().map(checkpoint::Float).collect(),
+                }
+            }),
+        }
+    }
+}
+
+/// Running sums of an epoch's training batches.
+#[derive(Default)]
+struct Tally {
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+}
+
+impl Tally {
+    fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.seen.max(1) as f64
+    }
+
+    fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.seen.max(1) as f64
     }
 }
 
@@ -223,12 +316,13 @@ impl Trainer {
             .map(|d| d.join("checkpoint.safetensors"))
     }
 
-    /// Trains `model` on `train`, validating on `val` after every epoch.
-    /// With `resume`, continues from the output directory's checkpoint
-    /// (if any) exactly where it stopped.
-    pub fn fit(
+    /// Trains `model` (any [`Module<f32>`]: a [`crate::nn::Sequential`],
+    /// a custom module, a `dyn Module<f32>`) on `train`, validating on `val`
+    /// after every epoch. With `resume`, continues from the output
+    /// directory's checkpoint (if any) exactly where it stopped.
+    pub fn fit<M: Module<f32> + ?Sized>(
         &self,
-        model: &mut Sequential<f32>,
+        model: &mut M,
         opt: &mut dyn Optimizer<f32>,
         mut scheduler: Option<&mut Scheduler<Box<dyn Schedule>>>,
         train: &InMemory,
@@ -236,191 +330,50 @@ impl Trainer {
         resume: bool,
     ) -> Result<History, TrainError> {
         let c = &self.config;
-        let mut history = History::default();
-        let mut best_loss = f64::INFINITY;
-        let mut bad_epochs = 0usize;
-        let mut best = state_dict(model);
-        let mut start = 0;
-        let mut settings = c.settings.clone();
         self.remove_stale_temp_files();
-        if let (true, Some(path)) = (resume, self.checkpoint_path()) {
-            if path.is_file() {
-                let r = self.resume(&path, model, opt, scheduler.as_deref_mut(), train)?;
-                set_state(model, &r.model);
-                best = r.best;
-                settings = r.settings;
-                let t = r.trainer;
-                (start, best_loss, bad_epochs) = (t.epochs_done, t.best_loss, t.bad_epochs);
-                history.best_epoch = t.best_epoch;
-                history.records = t.records;
+        let mut progress = match self.checkpoint_path().filter(|p| resume && p.is_file()) {
+            Some(path) => self.resume(&path, model, opt, scheduler.as_deref_mut(), train)?,
+            None => Progress::new(model, c.settings.clone()),
+        };
+        let mut stopped_early = false;
+        for epoch in progress.epochs_done..c.epochs {
+            let record = self.epoch(epoch, model, opt, scheduler.as_deref_mut(), train, val)?;
+            progress.push(record, model, c.min_delta);
+            self.write_outputs(&progress, model, opt, scheduler.as_deref())?;
+            if c.patience.is_some_and(|p| progress.bad_epochs >= p) {
+                stopped_early = true;
                 if c.verbose {
-                    println!("resumed from {} after epoch {start}", path.display());
-                }
-                // A kill while the last run wrote its plot may have left it
-                // empty or stale: redraw both from the checkpoint's records.
-                if let Some(dir) = &c.out_dir {
-                    write_metrics(dir, &history.records, c.label_smoothing)?;
-                }
-            }
-        }
-        let classes = 10;
-        for epoch in start..c.epochs {
-            let began = Instant::now();
-            model.train();
-            let seed = epoch_seed(c.seed, epoch);
-            model.reseed(seed);
-            let mut rng = StdRng::seed_from_u64(seed);
-            let loader = DataLoader::new(train, Regime::MiniBatch(c.batch_size));
-            let bar = if c.progress {
-                let bar = ProgressBar::new(train.labels.len() as u64);
-                bar.set_style(
-                    ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
-                        .expect("a valid template"),
-                );
-                bar.set_prefix(format!("{}/{}", epoch + 1, c.epochs));
-                bar
-            } else {
-                ProgressBar::hidden()
-            };
-            let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
-            let options = ClassLossOptions {
-                label_smoothing: c.label_smoothing,
-                ..Default::default()
-            };
-            for mut batch in loader.epoch(&mut rng) {
-                if let Some(augment) = &c.augment {
-                    let mut x = batch.x.to_vec();
-                    augment.apply(&mut x, &train.shape, &mut rng);
-                    batch.x = Tensor::from_vec(batch.x.shape(), x);
-                }
-                let g = Graph::new();
-                let logits = model.try_forward(&g, &g.input(batch.x))?;
-                let l = loss::cross_entropy(&logits, &batch.y, &options)?;
-                if !l.item().is_finite() {
-                    bar.finish_and_clear();
-                    return Err(TrainError::Diverged {
-                        epoch: epoch + 1,
-                        loss: l.item() as f64,
-                    });
-                }
-                l.backward();
-                if let Some(max) = c.clip_grad_norm {
-                    clip_grad_norm(&model.parameters(), max, ClipGradNormOptions::default())?;
-                }
-                opt.step()?;
-                opt.zero_grad();
-                if c.schedule_step == ScheduleStep::PerBatch {
-                    if let Some(s) = scheduler.as_deref_mut() {
-                        s.step(opt);
-                    }
-                }
-                let n = batch.y.len();
-                let pred = argmax(logits.value(), 1)?;
-                correct += pred
-                    .data
-                    .iter()
-                    .zip(&batch.y.data)
-                    .filter(|(p, t)| p == t)
-                    .count();
-                loss_sum += l.item() as f64 * n as f64;
-                seen += n;
-                bar.inc(n as u64);
-                let secs = began.elapsed().as_secs_f64().max(1e-9);
-                bar.set_message(format!(
-                    "loss {:.4} acc {:.4} lr {:.2e} {:.0} samples/s",
-                    loss_sum / seen as f64,
-                    correct as f64 / seen as f64,
-                    opt.lr(),
-                    seen as f64 / secs
-                ));
-            }
-            bar.finish_and_clear();
-            if c.schedule_step == ScheduleStep::PerEpoch {
-                if let Some(s) = scheduler.as_deref_mut() {
-                    s.step(opt);
-                }
-            }
-            model.eval();
-            let v = evaluate(model, val, classes, 500);
-            let record = EpochRecord {
-                epoch: epoch + 1,
-                train_loss: loss_sum / seen.max(1) as f64,
-                train_accuracy: correct as f64 / seen.max(1) as f64,
-                val_loss: v.loss,
-                val_accuracy: v.accuracy,
-                lr: opt.lr(),
-                seconds: began.elapsed().as_secs_f64(),
-            };
-            if c.verbose {
-                println!(
-                    "epoch {:>3}/{}  train loss {:.4} acc {:.4}  val loss {:.4} acc {:.4}  lr {:.2e}  {:.1} s",
-                    record.epoch, c.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr, record.seconds
-                );
-            }
-            history.records.push(record);
-            if v.loss < best_loss - c.min_delta {
-                best_loss = v.loss;
-                bad_epochs = 0;
-                best = state_dict(model);
-                history.best_epoch = epoch + 1;
-            } else {
-                bad_epochs += 1;
-            }
-            if let Some(dir) = &c.out_dir {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| TrainError::Output(format!("{}: {e}", dir.display())))?;
-                let trainer = TrainerState {
-                    epochs_done: epoch + 1,
-                    best_loss,
-                    bad_epochs,
-                    best_epoch: history.best_epoch,
-                    records: history.records.clone(),
-                    scheduler: scheduler.as_deref().map(|s| {
-                        let (last_epoch, base) = s.state();
-                        SchedulerState {
-                            last_epoch,
-                            base_lrs: base.into_iter().map(checkpoint::Float).collect(),
-                        }
-                    }),
-                };
-                let ck = Checkpoint {
-                    model: state_dict(model),
-                    best: best.clone(),
-                    optimizer: opt.state(),
-                    trainer,
-                    settings: settings.clone(),
-                };
-                checkpoint::save(&dir.join("checkpoint.safetensors"), &ck)?;
-                write_metrics(dir, &history.records, c.label_smoothing)?;
-            }
-            if c.patience.is_some_and(|p| bad_epochs >= p) {
-                history.stopped_early = true;
-                if c.verbose {
-                    println!("early stopping: no validation improvement for {bad_epochs} epochs; restoring epoch {}", history.best_epoch);
+                    println!(
+                        "early stopping: no validation improvement for {} epochs; restoring epoch {}",
+                        progress.bad_epochs, progress.best_epoch
+                    );
                 }
                 break;
             }
         }
         if c.patience.is_some() {
-            set_state(model, &best);
+            set_state(model, &progress.best);
         }
         model.eval();
-        Ok(history)
+        Ok(History {
+            records: progress.records,
+            best_epoch: progress.best_epoch,
+            stopped_early,
+        })
     }
-}
 
-impl Trainer {
-    /// Loads the checkpoint at `path` and restores it into `opt` and
-    /// `scheduler` after checking it against this run (see
-    /// [`checkpoint::restore`]); reports settings `--force` changed.
-    fn resume(
+    /// Loads the checkpoint at `path`, checks it against this run (see
+    /// [`checkpoint::restore`]), installs its weights in `model` and its
+    /// state in `opt` and `scheduler`; reports settings `--force` changed
+    /// and redraws the metrics files from the checkpoint's records.
+    fn resume<M: Module<f32> + ?Sized>(
         &self,
         path: &Path,
-        model: &Sequential<f32>,
+        model: &M,
         opt: &mut dyn Optimizer<f32>,
         scheduler: Option<&mut Scheduler<Box<dyn Schedule>>>,
         train: &InMemory,
-    ) -> Result<checkpoint::Restored, TrainError> {
+    ) -> Result<Progress, TrainError> {
         let c = &self.config;
         let ck = checkpoint::load(path)?;
         let expect = ResumeCheck {
@@ -430,14 +383,209 @@ impl Trainer {
                 .batches_per_epoch(),
             per_batch: c.schedule_step == ScheduleStep::PerBatch,
         };
-        let restored = checkpoint::restore(path, ck, model, opt, scheduler, &expect)?;
-        for d in &restored.forced {
+        let r = checkpoint::restore(path, ck, model, opt, scheduler, &expect)?;
+        for d in &r.forced {
             eprintln!(
                 "--force: {} continues with {} (the checkpoint has {})",
                 d.setting, d.given, d.checkpoint
             );
         }
-        Ok(restored)
+        set_state(model, &r.model);
+        let t = r.trainer;
+        if c.verbose {
+            println!(
+                "resumed from {} after epoch {}",
+                path.display(),
+                t.epochs_done
+            );
+        }
+        // A kill while the last run wrote its plot may have left it empty
+        // or stale: redraw both from the checkpoint's records.
+        if let Some(dir) = &c.out_dir {
+            write_metrics(dir, &t.records, c.label_smoothing)?;
+        }
+        Ok(Progress {
+            epochs_done: t.epochs_done,
+            best_loss: t.best_loss,
+            bad_epochs: t.bad_epochs,
+            best_epoch: t.best_epoch,
+            records: t.records,
+            best: r.best,
+            settings: r.settings,
+        })
+    }
+
+    /// Runs epoch `epoch` (0-based): a pass over `train` in training mode,
+    /// the per-epoch schedule step, and a validation pass over `val` in
+    /// eval mode; returns its record.
+    fn epoch<M: Module<f32> + ?Sized>(
+        &self,
+        epoch: usize,
+        model: &mut M,
+        opt: &mut dyn Optimizer<f32>,
+        mut scheduler: Option<&mut Scheduler<Box<dyn Schedule>>>,
+        train: &InMemory,
+        val: &InMemory,
+    ) -> Result<EpochRecord, TrainError> {
+        let c = &self.config;
+        let began = Instant::now();
+        model.train();
+        let seed = epoch_seed(c.seed, epoch);
+        model.reseed(seed);
+        let rng = &mut StdRng::seed_from_u64(seed);
+        let tally = self.train_epoch(epoch, model, opt, scheduler.as_deref_mut(), train, rng)?;
+        if c.schedule_step == ScheduleStep::PerEpoch {
+            if let Some(s) = scheduler {
+                s.step(opt);
+            }
+        }
+        model.eval();
+        let v = evaluate(model, val, EVAL_BATCH)?;
+        let record = EpochRecord {
+            epoch: epoch + 1,
+            train_loss: tally.mean_loss(),
+            train_accuracy: tally.accuracy(),
+            val_loss: v.loss,
+            val_accuracy: v.accuracy,
+            lr: opt.lr(),
+            seconds: began.elapsed().as_secs_f64(),
+        };
+        if c.verbose {
+            println!(
+                "epoch {:>3}/{}  train loss {:.4} acc {:.4}  val loss {:.4} acc {:.4}  lr {:.2e}  {:.1} s",
+                record.epoch, c.epochs, record.train_loss, record.train_accuracy, record.val_loss, record.val_accuracy, record.lr, record.seconds
+            );
+        }
+        Ok(record)
+    }
+
+    /// One pass over `train` in mini-batches shuffled (and augmented) with
+    /// `rng`, an optimizer step per batch (and a schedule step, per batch);
+    /// shows the progress bar.
+    fn train_epoch<M: Module<f32> + ?Sized>(
+        &self,
+        epoch: usize,
+        model: &M,
+        opt: &mut dyn Optimizer<f32>,
+        mut scheduler: Option<&mut Scheduler<Box<dyn Schedule>>>,
+        train: &InMemory,
+        rng: &mut StdRng,
+    ) -> Result<Tally, TrainError> {
+        let c = &self.config;
+        let began = Instant::now();
+        let bar = self.progress_bar(epoch, train.labels.len());
+        let mut tally = Tally::default();
+        for mut batch in DataLoader::new(train, Regime::MiniBatch(c.batch_size)).epoch(rng) {
+            if let Some(augment) = &c.augment {
+                let mut x = batch.x.to_vec();
+                augment.apply(&mut x, &train.shape, rng);
+                batch.x = Tensor::from_vec(batch.x.shape(), x);
+            }
+            let n = batch.y.len();
+            let (loss, correct) = self.step(epoch, model, opt, batch).inspect_err(|_| {
+                bar.finish_and_clear();
+            })?;
+            if c.schedule_step == ScheduleStep::PerBatch {
+                if let Some(s) = scheduler.as_deref_mut() {
+                    s.step(opt);
+                }
+            }
+            tally.correct += correct;
+            tally.loss_sum += loss * n as f64;
+            tally.seen += n;
+            bar.inc(n as u64);
+            let secs = began.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.4} lr {:.2e} {:.0} samples/s",
+                tally.mean_loss(),
+                tally.accuracy(),
+                opt.lr(),
+                tally.seen as f64 / secs
+            ));
+        }
+        bar.finish_and_clear();
+        Ok(tally)
+    }
+
+    /// One optimizer step on `batch`: forward, cross-entropy (an error if
+    /// it is not finite), backward, clipping, step. Returns the batch's
+    /// mean loss and how many examples it classified correctly.
+    fn step<M: Module<f32> + ?Sized>(
+        &self,
+        epoch: usize,
+        model: &M,
+        opt: &mut dyn Optimizer<f32>,
+        batch: Batch,
+    ) -> Result<(f64, usize), TrainError> {
+        let c = &self.config;
+        let options = ClassLossOptions {
+            label_smoothing: c.label_smoothing,
+            ..Default::default()
+        };
+        let g = Graph::new();
+        let logits = model.try_forward(&g, &g.input(batch.x))?;
+        let l = loss::cross_entropy(&logits, &batch.y, &options)?;
+        let loss = l.item() as f64;
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged {
+                epoch: epoch + 1,
+                loss,
+            });
+        }
+        l.backward();
+        if let Some(max) = c.clip_grad_norm {
+            clip_grad_norm(&model.parameters(), max, ClipGradNormOptions::default())?;
+        }
+        opt.step()?;
+        opt.zero_grad();
+        let pred = argmax(logits.value(), 1)?;
+        let correct = pred
+            .data
+            .iter()
+            .zip(&batch.y.data)
+            .filter(|(p, t)| p == t)
+            .count();
+        Ok((loss, correct))
+    }
+
+    /// Epoch `epoch`'s progress bar over `examples` (hidden unless
+    /// [`TrainerConfig::progress`]).
+    fn progress_bar(&self, epoch: usize, examples: usize) -> ProgressBar {
+        if !self.config.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new(examples as u64);
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(format!("{}/{}", epoch + 1, self.config.epochs));
+        bar
+    }
+
+    /// Writes the checkpoint, `metrics.csv` and `curves.png` to the output
+    /// directory (if any), each atomically.
+    fn write_outputs<M: Module<f32> + ?Sized>(
+        &self,
+        progress: &Progress,
+        model: &M,
+        opt: &dyn Optimizer<f32>,
+        scheduler: Option<&Scheduler<Box<dyn Schedule>>>,
+    ) -> Result<(), TrainError> {
+        let Some(dir) = &self.config.out_dir else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| TrainError::Output(format!("{}: {e}", dir.display())))?;
+        let ck = Checkpoint {
+            model: state_dict(model),
+            best: progress.best.clone(),
+            optimizer: opt.state(),
+            trainer: progress.trainer_state(scheduler),
+            settings: progress.settings.clone(),
+        };
+        checkpoint::save(&dir.join("checkpoint.safetensors"), &ck)?;
+        write_metrics(dir, &progress.records, self.config.label_smoothing)
     }
 
     /// Removes temporary files a killed run left in the output directory
