@@ -16,7 +16,13 @@ fn workspace_docs_build_without_warnings() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let started = std::time::Instant::now();
     let out = Command::new(cargo)
-        .args(["doc", "--no-deps", "--workspace", "--offline", "--keep-going"])
+        .args([
+            "doc",
+            "--no-deps",
+            "--workspace",
+            "--offline",
+            "--keep-going",
+        ])
         .current_dir(&root)
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("CARGO_ENCODED_RUSTDOCFLAGS")

@@ -74,10 +74,8 @@ impl Scratch {
     /// Writes `Cargo.toml` (its own workspace, `chainrule` by path with
     /// `features`), `src/main.rs` and a copy of the workspace's `Cargo.lock`.
     fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "chainrule-packaging-{name}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("chainrule-packaging-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("src")).unwrap();
         let root = workspace_root();
@@ -192,7 +190,14 @@ fn library_alone_pulls_no_application_dependencies() {
     let with_train = scratch.tree(&["chainrule/train"]);
     let mut present = LIBRARY.to_vec();
     present.push("chainrule-train");
-    let absent = ["clap", "mimalloc", "libmimalloc-sys", "contour", "proptest", "chainrule-cli"];
+    let absent = [
+        "clap",
+        "mimalloc",
+        "libmimalloc-sys",
+        "contour",
+        "proptest",
+        "chainrule-cli",
+    ];
     assert_packages(&with_train, &present, &absent, "`chainrule` with `train`");
 }
 
