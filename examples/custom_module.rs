@@ -65,7 +65,7 @@ fn main() {
     for step in 0..=600 {
         let g = Graph::new();
         let pred = model.forward(&g, &g.input(x.clone()));
-        let loss = loss::mse_loss(&pred, &g.input(y.clone()), Reduction::Mean).unwrap();
+        let loss = loss::mse_loss(&pred, &g.input(y.clone()), Reduction::Mean);
         loss.backward();
         opt.step().unwrap();
         opt.zero_grad();

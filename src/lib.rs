@@ -61,8 +61,12 @@ pub mod prelude {
     pub use chainrule_ops::loss::{self, ClassLossOptions, Reduction};
     pub use chainrule_ops::{
         adaptive_avg_pool2d, argmax, argmin, avg_pool2d, batch_norm, concat, conv1d, conv2d,
-        conv_transpose2d, dropout, layer_norm, max_pool2d, one_hot, stack, topk_indices, where_,
-        Compare, GeluApproximation, Indices, VarOps, Window,
+        conv_transpose2d, dropout, layer_norm, max_pool2d, one_hot, stack, topk_indices,
+        try_adaptive_avg_pool2d, try_argmax, try_argmin, try_avg_pool2d, try_batch_norm,
+        try_concat, try_conv1d, try_conv2d, try_conv_transpose2d, try_dropout, try_layer_norm,
+        try_max_pool2d, try_one_hot, try_stack, try_topk_indices, try_where_, where_, Compare,
+        Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions, GeluApproximation, Indices,
+        Pool2dOptions, Size2, Transpose, VarOps, Window,
     };
     pub use chainrule_optim::{
         Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,

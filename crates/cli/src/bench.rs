@@ -155,7 +155,7 @@ fn matmul() -> serde_json::Value {
 }
 
 fn conv() -> serde_json::Value {
-    use chainrule::ops::conv2d;
+    use chainrule::ops::{conv2d, Conv2dOptions};
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0);
     let x0 = Tensor::<f32>::randn([64, 1, 28, 28], &mut rng);
     let bound = |fan_in: f64| 1.0 / fan_in.sqrt();
@@ -169,11 +169,9 @@ fn conv() -> serde_json::Value {
         let g = Graph::<f32>::new();
         let x = Var::constant(x0.clone());
         let params = [&w1, &b1, &w2, &b2].map(|p| g.leaf(p.clone()));
-        let h = conv2d(&x, &params[0], Some(&params[1]), (1, 1), (1, 1), (1, 1), 1)
-            .expect("valid shapes")
-            .relu();
-        let y = conv2d(&h, &params[2], Some(&params[3]), (1, 1), (1, 1), (1, 1), 1)
-            .expect("valid shapes");
+        let same = Conv2dOptions::default().padding(1);
+        let h = conv2d(&x, &params[0], Some(&params[1]), same).relu();
+        let y = conv2d(&h, &params[2], Some(&params[3]), same);
         y.mean_all().backward();
         assert_eq!(params[2].grad().unwrap().shape(), &[64, 32, 3, 3]);
         if rep >= 3 {
@@ -204,8 +202,8 @@ fn train_step(
 ) -> f32 {
     let g = Graph::new();
     let logits = model.forward(&g, &g.input(batch.x));
-    let loss =
-        loss::cross_entropy(&logits, &batch.y, &ClassLossOptions::default()).expect("valid labels");
+    let loss = loss::try_cross_entropy(&logits, &batch.y, &ClassLossOptions::default())
+        .expect("valid labels");
     loss.backward();
     opt.step().expect("finite gradients");
     opt.zero_grad();

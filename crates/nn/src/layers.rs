@@ -5,7 +5,10 @@
 
 use crate::init::{self, FanMode, Nonlinearity};
 use crate::module::{join, Module};
-use chainrule_ops::{self as ops, Indices, VarOps, Window};
+use chainrule_ops::{
+    self as ops, Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions, Indices, Pool2dOptions,
+    Size2, Transpose, VarOps,
+};
 use chainrule_tape::error::{or_panic, Error, Result};
 use chainrule_tape::shape::fmt_shape;
 use chainrule_tape::{Element, Graph, Parameter, Tensor, Var};
@@ -79,7 +82,7 @@ impl<T: Element> Linear<T> {
 impl<T: Element> Module<T> for Linear<T> {
     fn try_forward(&self, g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
         let w = g.param(&self.weight);
-        let y = x.try_matmul_t(&w, false, true)?;
+        let y = x.try_matmul_t(&w, Transpose::Second)?;
         match &self.bias {
             Some(b) => y.try_add(&g.param(b)),
             None => Ok(y),
@@ -252,15 +255,13 @@ impl<T: Element> Conv2d<T> {
 impl<T: Element> Module<T> for Conv2d<T> {
     fn try_forward(&self, g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
         let b = self.bias.as_ref().map(|b| g.param(b));
-        ops::conv2d(
-            x,
-            &g.param(&self.weight),
-            b.as_ref(),
-            self.stride,
-            self.padding,
-            self.dilation,
-            self.groups,
-        )
+        let options = Conv2dOptions {
+            stride: self.stride.into(),
+            padding: self.padding.into(),
+            dilation: self.dilation.into(),
+            groups: self.groups,
+        };
+        ops::try_conv2d(x, &g.param(&self.weight), b.as_ref(), options)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Parameter<T>)) {
         visit_weight_bias(prefix, &self.weight, &self.bias, f)
@@ -336,15 +337,13 @@ impl<T: Element> Module<T> for Conv1d<T> {
     fn try_forward(&self, g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
         let b = self.bias.as_ref().map(|b| g.param(b));
         let o = &self.options;
-        ops::conv1d(
-            x,
-            &g.param(&self.weight),
-            b.as_ref(),
-            o.stride,
-            o.padding,
-            o.dilation,
-            o.groups,
-        )
+        let options = Conv1dOptions {
+            stride: o.stride,
+            padding: o.padding,
+            dilation: o.dilation,
+            groups: o.groups,
+        };
+        ops::try_conv1d(x, &g.param(&self.weight), b.as_ref(), options)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Parameter<T>)) {
         visit_weight_bias(prefix, &self.weight, &self.bias, f)
@@ -425,17 +424,13 @@ impl<T: Element> Module<T> for ConvTranspose2d<T> {
     fn try_forward(&self, g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
         let b = self.bias.as_ref().map(|b| g.param(b));
         let o = &self.options;
-        let two = |v: usize| (v, v);
-        ops::conv_transpose2d(
-            x,
-            &g.param(&self.weight),
-            b.as_ref(),
-            two(o.stride),
-            two(o.padding),
-            two(o.output_padding),
-            two(o.dilation),
-            o.groups,
-        )
+        let options = ConvTranspose2dOptions::default()
+            .stride(o.stride)
+            .padding(o.padding)
+            .output_padding(o.output_padding)
+            .dilation(o.dilation)
+            .groups(o.groups);
+        ops::try_conv_transpose2d(x, &g.param(&self.weight), b.as_ref(), options)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Parameter<T>)) {
         visit_weight_bias(prefix, &self.weight, &self.bias, f)
@@ -453,66 +448,53 @@ impl<T: Element> Module<T> for ConvTranspose2d<T> {
     }
 }
 
-/// Max pooling (`torch.nn.MaxPool2d`); stride defaults to the kernel.
-pub struct MaxPool2d(pub Window);
+/// Max pooling (`torch.nn.MaxPool2d`): the options of
+/// [`ops::max_pool2d`], whose stride defaults to the kernel as PyTorch's.
+pub struct MaxPool2d(pub Pool2dOptions);
 
 impl MaxPool2d {
-    /// k×k windows with stride k.
-    pub fn new(kernel: usize) -> Self {
-        MaxPool2d(Window {
-            kernel: (kernel, kernel),
-            stride: (kernel, kernel),
-            padding: (0, 0),
-            dilation: (1, 1),
-        })
+    /// `kernel` windows with stride `kernel` (`nn.MaxPool2d(k)`); set the
+    /// rest with `MaxPool2d(Pool2dOptions::new(3).stride(1).padding(1))`.
+    pub fn new(kernel: impl Into<Size2>) -> Self {
+        MaxPool2d(Pool2dOptions::new(kernel))
     }
 }
 
 impl<T: Element> Module<T> for MaxPool2d {
     fn try_forward(&self, _g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
-        ops::max_pool2d(x, self.0)
+        ops::try_max_pool2d(x, self.0)
     }
     fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Parameter<T>)) {}
     fn describe(&self) -> String {
+        let w = self.0.window();
         format!(
             "MaxPool2d(kernel_size={:?}, stride={:?}, padding={:?})",
-            self.0.kernel, self.0.stride, self.0.padding
+            w.kernel, w.stride, w.padding
         )
     }
 }
 
-/// Average pooling (`torch.nn.AvgPool2d`), padding zeros counted by default.
-pub struct AvgPool2d {
-    /// The window.
-    pub window: Window,
-    /// Count padding zeros in the divisor (true).
-    pub count_include_pad: bool,
-}
+/// Average pooling (`torch.nn.AvgPool2d`): the options of
+/// [`ops::avg_pool2d`] (stride = kernel, padding zeros counted by default).
+pub struct AvgPool2d(pub Pool2dOptions);
 
 impl AvgPool2d {
-    /// k×k windows with stride k.
-    pub fn new(kernel: usize) -> Self {
-        AvgPool2d {
-            window: Window {
-                kernel: (kernel, kernel),
-                stride: (kernel, kernel),
-                padding: (0, 0),
-                dilation: (1, 1),
-            },
-            count_include_pad: true,
-        }
+    /// `kernel` windows with stride `kernel` (`nn.AvgPool2d(k)`).
+    pub fn new(kernel: impl Into<Size2>) -> Self {
+        AvgPool2d(Pool2dOptions::new(kernel))
     }
 }
 
 impl<T: Element> Module<T> for AvgPool2d {
     fn try_forward(&self, _g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
-        ops::avg_pool2d(x, self.window, self.count_include_pad)
+        ops::try_avg_pool2d(x, self.0)
     }
     fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Parameter<T>)) {}
     fn describe(&self) -> String {
+        let w = self.0.window();
         format!(
             "AvgPool2d(kernel_size={:?}, stride={:?})",
-            self.window.kernel, self.window.stride
+            w.kernel, w.stride
         )
     }
 }
@@ -522,7 +504,7 @@ pub struct AdaptiveAvgPool2d(pub (usize, usize));
 
 impl<T: Element> Module<T> for AdaptiveAvgPool2d {
     fn try_forward(&self, _g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
-        ops::adaptive_avg_pool2d(x, self.0)
+        ops::try_adaptive_avg_pool2d(x, self.0)
     }
     fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Parameter<T>)) {}
     fn describe(&self) -> String {
@@ -564,7 +546,7 @@ impl<T: Element> Embedding<T> {
     /// Rows `indices` of the table: shape `indices.shape + [dim]`.
     pub fn lookup(&self, g: &Graph<T>, indices: &Indices) -> Result<Var<T>> {
         let w = g.param(&self.weight);
-        let rows = w.try_index_select(0, &indices.data)?;
+        let rows = w.try_index_select(0, &Indices::vector(indices.data.clone()))?;
         let mut shape = indices.shape.clone();
         shape.push(self.weight.shape()[1]);
         rows.try_reshape_to(&shape)

@@ -136,26 +136,6 @@ impl<T: Element> BatchNorm<T> {
         check_batch_norm("BatchNorm2d", channels, &options)?;
         Ok(Self::build(channels, options, &[4], "BatchNorm2d"))
     }
-
-    fn update_running(&self, mean: &Tensor<T>, var: &Tensor<T>) {
-        let (Some(rm), Some(rv), Some(nb)) = (
-            &self.running_mean,
-            &self.running_var,
-            &self.num_batches_tracked,
-        ) else {
-            return;
-        };
-        let n = nb.value().item() + T::one();
-        nb.set(Tensor::scalar(n));
-        let factor = T::from_f64(self.momentum.unwrap_or(1.0 / n.as_f64()));
-        let blend = |old: Tensor<T>, new: &Tensor<T>| {
-            Tensor::from_fn(old.shape(), |k| {
-                (T::one() - factor) * old.data()[k] + factor * new.data()[k]
-            })
-        };
-        rm.set(blend(rm.value(), mean));
-        rv.set(blend(rv.value(), var));
-    }
 }
 
 impl<T: Element> Module<T> for BatchNorm<T> {
@@ -173,23 +153,43 @@ impl<T: Element> Module<T> for BatchNorm<T> {
         let w = self.weight.as_ref().map(|p| g.param(p));
         let b = self.bias.as_ref().map(|p| g.param(p));
         let eps = T::from_f64(self.eps);
-        let use_batch = self.training || self.running_mean.is_none();
-        if use_batch {
-            let out = ops::batch_norm(x, None, w.as_ref(), b.as_ref(), eps)?;
-            if self.training {
-                if let (Some(m), Some(v)) = (&out.batch_mean, &out.batch_var) {
-                    self.update_running(m, v);
-                }
+        // As PyTorch's _BatchNorm: batch statistics in training or when none
+        // are tracked; the tracked running statistics are passed (and, in
+        // training, updated by ops::batch_norm) whenever they exist.
+        let tracked = self.running_mean.as_ref().zip(self.running_var.as_ref());
+        let use_batch = self.training || tracked.is_none();
+        let mut batches = None;
+        let mut factor = self.momentum.unwrap_or(0.0);
+        if self.training {
+            if let Some(nb) = &self.num_batches_tracked {
+                let n = nb.value().item() + T::one();
+                // momentum = None: the cumulative average, factor 1/n.
+                factor = self.momentum.unwrap_or(1.0 / n.as_f64());
+                batches = Some((nb, n));
             }
-            Ok(out.output)
-        } else {
-            let (rm, rv) = (
-                self.running_mean.as_ref().map(Buffer::value),
-                self.running_var.as_ref().map(Buffer::value),
-            );
-            let (rm, rv) = (rm.expect("tracked"), rv.expect("tracked"));
-            Ok(ops::batch_norm(x, Some((&rm, &rv)), w.as_ref(), b.as_ref(), eps)?.output)
         }
+        let (mut rm, mut rv) = (
+            tracked.map(|(m, _)| m.value()),
+            tracked.map(|(_, v)| v.value()),
+        );
+        let out = ops::try_batch_norm(
+            x,
+            rm.as_mut(),
+            rv.as_mut(),
+            w.as_ref(),
+            b.as_ref(),
+            use_batch,
+            T::from_f64(factor),
+            eps,
+        )?;
+        if let (true, Some((m, v)), Some(rm), Some(rv)) = (self.training, tracked, rm, rv) {
+            m.set(rm);
+            v.set(rv);
+            if let Some((nb, n)) = batches {
+                nb.set(Tensor::scalar(n));
+            }
+        }
+        Ok(out)
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Parameter<T>)) {
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
@@ -265,7 +265,7 @@ impl<T: Element> Module<T> for LayerNorm<T> {
         }
         let w = self.weight.as_ref().map(|p| g.param(p));
         let b = self.bias.as_ref().map(|p| g.param(p));
-        ops::layer_norm(x, k, w.as_ref(), b.as_ref(), T::from_f64(self.eps))
+        ops::try_layer_norm(x, k, w.as_ref(), b.as_ref(), T::from_f64(self.eps))
     }
     fn visit_parameters(&self, prefix: &str, f: &mut dyn FnMut(String, &Parameter<T>)) {
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
@@ -319,7 +319,7 @@ impl Dropout {
 impl<T: Element> Module<T> for Dropout {
     fn try_forward(&self, _g: &Graph<T>, x: &Var<T>) -> Result<Var<T>> {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        ops::dropout(x, self.p, self.training, &mut *rng)
+        ops::try_dropout(x, self.p, self.training, &mut *rng)
     }
     fn visit_parameters(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Parameter<T>)) {}
     fn set_training(&mut self, training: bool) {

@@ -194,7 +194,7 @@ fn eye_and_dirac_are_identities() {
         &[1., 0., 0., 0., 0., 1., 0., 0., 0., 0., 1., 0.]
     );
     // A dirac-initialised 3×3 convolution with padding 1 returns its input.
-    use chainrule_ops::conv2d;
+    use chainrule_ops::{conv2d, Conv2dOptions};
     use chainrule_tape::Var;
     let w = Parameter::<f64>::new(Tensor::zeros([2, 2, 3, 3]));
     init::dirac(&w, 1).unwrap();
@@ -203,11 +203,7 @@ fn eye_and_dirac_are_identities() {
         &Var::constant(x.clone()),
         &Var::constant(w.value()),
         None,
-        (1, 1),
-        (1, 1),
-        (1, 1),
-        1,
-    )
-    .unwrap();
+        Conv2dOptions::default().padding(1),
+    );
     assert_eq!(y.value().data(), x.data());
 }

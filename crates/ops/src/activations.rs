@@ -8,7 +8,7 @@
 //! relu'(0) = 0, see `unary`). Each op's registry cases follow it; domains
 //! keep samples away from the kinks.
 
-use crate::indexing::where_;
+use crate::indexing::try_where_;
 use crate::unary::{mask_where, unary};
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
@@ -70,7 +70,7 @@ impl<T: Element> Op<T> for Elu<T> {
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         let positive = mask_where(cx.input(0).value(), |v| v > T::zero());
         let one = Var::constant(positive.value().ones_like());
-        let local = where_(positive.value(), &one, &cx.output.add_scalar(self.0))?;
+        let local = try_where_(positive.value(), &one, &cx.output.add_scalar(self.0))?;
         Ok(smallvec![Some(cx.grad.try_mul(&local)?)])
     }
 }
@@ -215,7 +215,7 @@ impl<T: Element> Op<T> for Softplus<T> {
         let (b, th) = (self.beta, self.threshold);
         let linear = mask_where(x.value(), move |v| v * b > th);
         let one = Var::constant(linear.value().ones_like());
-        let local = where_(linear.value(), &one, &x.mul_scalar(b).try_sigmoid()?)?;
+        let local = try_where_(linear.value(), &one, &x.mul_scalar(b).try_sigmoid()?)?;
         Ok(smallvec![Some(cx.grad.try_mul(&local)?)])
     }
 }

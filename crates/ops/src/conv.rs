@@ -5,6 +5,7 @@
 //! conv1d, conv2d and conv_transpose2d, composed from them, are
 //! differentiable to any order in input, weight and bias.
 
+use crate::matmul::Transpose;
 use crate::VarOps;
 use chainrule_tape::error::{Error, ErrorKind, Result};
 use chainrule_tape::shape::{fmt_shape, mul_size, try_filled, try_numel};
@@ -19,7 +20,33 @@ use crate::registry::{case, fixed, Domain, OpCase};
 #[cfg(feature = "strategies")]
 const SMALL: Domain = Domain::Range(-1.0, 1.0);
 
-/// The geometry of a 2-D sliding window.
+/// A (height, width) pair that a single `usize` converts into as a square
+/// pair, like PyTorch's int-or-tuple arguments: `Size2::from(3)` is
+/// `Size2(3, 3)` and `Size2::from((1, 2))` is `Size2(1, 2)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Size2(pub usize, pub usize);
+
+impl From<usize> for Size2 {
+    fn from(v: usize) -> Self {
+        Size2(v, v)
+    }
+}
+
+impl From<(usize, usize)> for Size2 {
+    fn from((h, w): (usize, usize)) -> Self {
+        Size2(h, w)
+    }
+}
+
+impl From<Size2> for (usize, usize) {
+    fn from(s: Size2) -> Self {
+        (s.0, s.1)
+    }
+}
+
+/// The geometry of a 2-D sliding window, every field explicit. Ops take
+/// [`Conv2dOptions`] or [`Pool2dOptions`](crate::Pool2dOptions), which fill
+/// in PyTorch's defaults and build this.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Window {
     /// Kernel (height, width).
@@ -33,16 +60,6 @@ pub struct Window {
 }
 
 impl Window {
-    /// A k×k window with stride 1, no padding, no dilation.
-    pub fn square(k: usize) -> Self {
-        Window {
-            kernel: (k, k),
-            stride: (1, 1),
-            padding: (0, 0),
-            dilation: (1, 1),
-        }
-    }
-
     /// Output size along one axis: ⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1, or
     /// `None` when the window is larger than the padded input or a term
     /// overflows (k ≥ 1 and s ≥ 1 are checked by the caller).
@@ -334,18 +351,79 @@ pub(crate) fn fold<T: Element>(
     Var::from_op(Fold { window }, &[cols], v)
 }
 
-/// conv2d over x [N, C, H, W] with weight [O, C/groups, kh, kw] and
-/// optional bias [O], as `torch.nn.functional.conv2d` (cross-correlation).
+/// Settings of [`conv2d`] with PyTorch's defaults (`Default`): stride 1,
+/// padding 0, dilation 1, groups 1. Pair fields accept a single `usize` for
+/// a square value through [`Size2`]'s `From`, as PyTorch's int-or-tuple:
+/// `Conv2dOptions::default().padding(1)` or
+/// `Conv2dOptions { padding: (1, 2).into(), ..Default::default() }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2dOptions {
+    /// Stride (height, width); 1.
+    pub stride: Size2,
+    /// Zero padding on each side (height, width); 0.
+    pub padding: Size2,
+    /// Spacing between kernel taps (height, width); 1.
+    pub dilation: Size2,
+    /// Channel groups; 1.
+    pub groups: usize,
+}
+
+impl Default for Conv2dOptions {
+    fn default() -> Self {
+        Conv2dOptions {
+            stride: Size2(1, 1),
+            padding: Size2(0, 0),
+            dilation: Size2(1, 1),
+            groups: 1,
+        }
+    }
+}
+
+impl Conv2dOptions {
+    /// With this stride.
+    pub fn stride(self, stride: impl Into<Size2>) -> Self {
+        Conv2dOptions {
+            stride: stride.into(),
+            ..self
+        }
+    }
+    /// With this padding.
+    pub fn padding(self, padding: impl Into<Size2>) -> Self {
+        Conv2dOptions {
+            padding: padding.into(),
+            ..self
+        }
+    }
+    /// With this dilation.
+    pub fn dilation(self, dilation: impl Into<Size2>) -> Self {
+        Conv2dOptions {
+            dilation: dilation.into(),
+            ..self
+        }
+    }
+    /// With this many groups.
+    pub fn groups(self, groups: usize) -> Self {
+        Conv2dOptions { groups, ..self }
+    }
+}
+
+/// conv2d over x `[N, C, H, W]` with weight `[O, C/groups, kh, kw]` and
+/// optional bias `[O]`, as `torch.nn.functional.conv2d` (cross-correlation):
+/// `out[n, o] = bias[o] + Σ_c Σ_(i,j) weight[o, c, i, j]·x[n, c, s·y + d·i − p, s·x + d·j − p]`.
 #[track_caller]
-pub fn conv2d<T: Element>(
+pub fn try_conv2d<T: Element>(
     x: &Var<T>,
     weight: &Var<T>,
     bias: Option<&Var<T>>,
-    stride: (usize, usize),
-    padding: (usize, usize),
-    dilation: (usize, usize),
-    groups: usize,
+    options: Conv2dOptions,
 ) -> Result<Var<T>> {
+    let Conv2dOptions {
+        stride,
+        padding,
+        dilation,
+        groups,
+    } = options;
+    let (stride, padding, dilation) = (stride.into(), padding.into(), dilation.into());
     let op = "conv2d";
     check_rank(op, x, 4, "[N, C, H, W]")?;
     check_rank(op, weight, 4, "[O, C/groups, kh, kw] weight")?;
@@ -385,6 +463,10 @@ pub fn conv2d<T: Element>(
     Ok(out)
 }
 
+panicking_twin!(
+    /// conv2d as [`try_conv2d`]: `conv2d(&x, &w, Some(&b), Conv2dOptions::default().padding(1))`.
+    conv2d / try_conv2d[T: Element](x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, options: Conv2dOptions) -> Var<T>
+);
 
 /// conv2d's cases: padded with bias; strided, dilated and grouped without.
 #[cfg(feature = "strategies")]
@@ -415,6 +497,7 @@ fn conv2d_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 fn add_channel_bias<T: Element>(
     op: &'static str,
     out: &Var<T>,
@@ -435,35 +518,84 @@ fn add_channel_bias<T: Element>(
     out.try_add(&b.try_reshape_to(&shape)?)
 }
 
-/// conv1d over x [N, C, L] with weight [O, C/groups, k]: conv2d on a height-1 image.
+/// Settings of [`conv1d`] with PyTorch's defaults (`Default`): stride 1,
+/// padding 0, dilation 1, groups 1; builder methods as [`Conv2dOptions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv1dOptions {
+    /// Stride; 1.
+    pub stride: usize,
+    /// Zero padding on each side; 0.
+    pub padding: usize,
+    /// Spacing between kernel taps; 1.
+    pub dilation: usize,
+    /// Channel groups; 1.
+    pub groups: usize,
+}
+
+impl Default for Conv1dOptions {
+    fn default() -> Self {
+        Conv1dOptions {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+            groups: 1,
+        }
+    }
+}
+
+impl Conv1dOptions {
+    /// With this stride.
+    pub fn stride(self, stride: usize) -> Self {
+        Conv1dOptions { stride, ..self }
+    }
+    /// With this padding.
+    pub fn padding(self, padding: usize) -> Self {
+        Conv1dOptions { padding, ..self }
+    }
+    /// With this dilation.
+    pub fn dilation(self, dilation: usize) -> Self {
+        Conv1dOptions { dilation, ..self }
+    }
+    /// With this many groups.
+    pub fn groups(self, groups: usize) -> Self {
+        Conv1dOptions { groups, ..self }
+    }
+}
+
+/// conv1d over x `[N, C, L]` with weight `[O, C/groups, k]` and optional bias
+/// `[O]` (`torch.nn.functional.conv1d`): conv2d on a height-1 image.
 #[track_caller]
-pub fn conv1d<T: Element>(
+pub fn try_conv1d<T: Element>(
     x: &Var<T>,
     weight: &Var<T>,
     bias: Option<&Var<T>>,
-    stride: usize,
-    padding: usize,
-    dilation: usize,
-    groups: usize,
+    options: Conv1dOptions,
 ) -> Result<Var<T>> {
     check_rank("conv1d", x, 3, "[N, C, L]")?;
     check_rank("conv1d", weight, 3, "[O, C/groups, k] weight")?;
     let (xs, ws) = (x.shape(), weight.shape());
     let x4 = x.try_reshape_to(&[xs[0], xs[1], 1, xs[2]])?;
     let w4 = weight.try_reshape_to(&[ws[0], ws[1], 1, ws[2]])?;
-    let y = conv2d(
+    let o = options;
+    let y = try_conv2d(
         &x4,
         &w4,
         bias,
-        (1, stride),
-        (0, padding),
-        (1, dilation),
-        groups,
+        Conv2dOptions {
+            stride: Size2(1, o.stride),
+            padding: Size2(0, o.padding),
+            dilation: Size2(1, o.dilation),
+            groups: o.groups,
+        },
     )?;
     let ys = y.shape().to_vec();
     y.try_reshape_to(&[ys[0], ys[1], ys[3]])
 }
 
+panicking_twin!(
+    /// conv1d as [`try_conv1d`].
+    conv1d / try_conv1d[T: Element](x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, options: Conv1dOptions) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn conv1d_cases() -> Vec<OpCase> {
@@ -481,22 +613,92 @@ fn conv1d_cases() -> Vec<OpCase> {
         }
     )]
 }
+
+/// Settings of [`conv_transpose2d`] with PyTorch's defaults (`Default`):
+/// stride 1, padding 0, output_padding 0, groups 1, dilation 1; pair fields
+/// and builder methods as [`Conv2dOptions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvTranspose2dOptions {
+    /// Stride (height, width); 1.
+    pub stride: Size2,
+    /// Padding removed from each side of the output (height, width); 0.
+    pub padding: Size2,
+    /// Extra size added to one side of the output (height, width); 0.
+    pub output_padding: Size2,
+    /// Channel groups; 1.
+    pub groups: usize,
+    /// Spacing between kernel taps (height, width); 1.
+    pub dilation: Size2,
+}
+
+impl Default for ConvTranspose2dOptions {
+    fn default() -> Self {
+        ConvTranspose2dOptions {
+            stride: Size2(1, 1),
+            padding: Size2(0, 0),
+            output_padding: Size2(0, 0),
+            groups: 1,
+            dilation: Size2(1, 1),
+        }
+    }
+}
+
+impl ConvTranspose2dOptions {
+    /// With this stride.
+    pub fn stride(self, stride: impl Into<Size2>) -> Self {
+        ConvTranspose2dOptions {
+            stride: stride.into(),
+            ..self
+        }
+    }
+    /// With this padding.
+    pub fn padding(self, padding: impl Into<Size2>) -> Self {
+        ConvTranspose2dOptions {
+            padding: padding.into(),
+            ..self
+        }
+    }
+    /// With this output padding.
+    pub fn output_padding(self, output_padding: impl Into<Size2>) -> Self {
+        ConvTranspose2dOptions {
+            output_padding: output_padding.into(),
+            ..self
+        }
+    }
+    /// With this many groups.
+    pub fn groups(self, groups: usize) -> Self {
+        ConvTranspose2dOptions { groups, ..self }
+    }
+    /// With this dilation.
+    pub fn dilation(self, dilation: impl Into<Size2>) -> Self {
+        ConvTranspose2dOptions {
+            dilation: dilation.into(),
+            ..self
+        }
+    }
+}
+
 /// Transposed convolution (the gradient of conv2d with respect to its
-/// input) over x [N, Cin, H, W] with weight [Cin, Cout/groups, kh, kw]:
-/// output size (H − 1)·s − 2p + d(k − 1) + output_padding + 1, as
-/// `torch.nn.functional.conv_transpose2d`.
-#[allow(clippy::too_many_arguments)]
+/// input) over x `[N, Cin, H, W]` with weight `[Cin, Cout/groups, kh, kw]` and
+/// optional bias `[Cout]`: output size (H − 1)·s − 2p + d(k − 1) +
+/// output_padding + 1, as `torch.nn.functional.conv_transpose2d`.
 #[track_caller]
-pub fn conv_transpose2d<T: Element>(
+pub fn try_conv_transpose2d<T: Element>(
     x: &Var<T>,
     weight: &Var<T>,
     bias: Option<&Var<T>>,
-    stride: (usize, usize),
-    padding: (usize, usize),
-    output_padding: (usize, usize),
-    dilation: (usize, usize),
-    groups: usize,
+    options: ConvTranspose2dOptions,
 ) -> Result<Var<T>> {
+    let ConvTranspose2dOptions {
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    } = options;
+    let (stride, padding, dilation): ((usize, usize), (usize, usize), (usize, usize)) =
+        (stride.into(), padding.into(), dilation.into());
+    let output_padding: (usize, usize) = output_padding.into();
     let op = "conv_transpose2d";
     check_rank(op, x, 4, "[N, C, H, W]")?;
     check_rank(op, weight, 4, "[Cin, Cout/groups, kh, kw] weight")?;
@@ -556,7 +758,7 @@ pub fn conv_transpose2d<T: Element>(
         .try_permute(&[1, 0, 2])?
         .try_reshape_to(&[groups, cin / groups, n * h * w])?;
     let cols = filters
-        .try_matmul_t(&x2, true, false)?
+        .try_matmul_t(&x2, Transpose::First)?
         .try_reshape_to(&[cout * kh * kw, n * h * w])?;
     let mut out = fold(&cols, (ho, wo), window)?;
     if let Some(b) = bias {
@@ -565,6 +767,10 @@ pub fn conv_transpose2d<T: Element>(
     Ok(out)
 }
 
+panicking_twin!(
+    /// conv_transpose2d as [`try_conv_transpose2d`].
+    conv_transpose2d / try_conv_transpose2d[T: Element](x: &Var<T>, weight: &Var<T>, bias: Option<&Var<T>>, options: ConvTranspose2dOptions) -> Var<T>
+);
 
 /// conv_transpose2d's cases: strided with output padding and bias; grouped
 /// and dilated without.

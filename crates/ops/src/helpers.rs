@@ -30,7 +30,7 @@ fn reduced(shape: &[usize], axis: usize) -> Vec<usize> {
     s
 }
 
-fn arg_extreme<T: Element>(
+pub(crate) fn arg_extreme<T: Element>(
     x: &Tensor<T>,
     axis: isize,
     max: bool,
@@ -66,18 +66,28 @@ fn arg_extreme<T: Element>(
 }
 
 /// Index of the largest value along `axis` (the first on ties; NaN wins), as `torch.argmax(dim)`.
-pub fn argmax<T: Element>(x: &Tensor<T>, axis: isize) -> Result<Indices> {
+pub fn try_argmax<T: Element>(x: &Tensor<T>, axis: isize) -> Result<Indices> {
     arg_extreme(x, axis, true, "argmax")
 }
 
+panicking_twin!(
+    /// As [`try_argmax`].
+    argmax / try_argmax[T: Element](x: &Tensor<T>, axis: isize) -> Indices
+);
+
 /// Index of the smallest value along `axis` (the first on ties; NaN wins), as `torch.argmin(dim)`.
-pub fn argmin<T: Element>(x: &Tensor<T>, axis: isize) -> Result<Indices> {
+pub fn try_argmin<T: Element>(x: &Tensor<T>, axis: isize) -> Result<Indices> {
     arg_extreme(x, axis, false, "argmin")
 }
 
+panicking_twin!(
+    /// As [`try_argmin`].
+    argmin / try_argmin[T: Element](x: &Tensor<T>, axis: isize) -> Indices
+);
+
 /// Indices of the `k` largest (or smallest) values along `axis`, sorted by
 /// value (largest first for `largest`), as `torch.topk(...).indices`.
-pub fn topk_indices<T: Element>(
+pub fn try_topk_indices<T: Element>(
     x: &Tensor<T>,
     k: usize,
     axis: isize,
@@ -115,9 +125,14 @@ pub fn topk_indices<T: Element>(
     Indices::new(out_shape, data)
 }
 
+panicking_twin!(
+    /// As [`try_topk_indices`].
+    topk_indices / try_topk_indices[T: Element](x: &Tensor<T>, k: usize, axis: isize, largest: bool) -> Indices
+);
+
 /// One-hot rows: shape `indices.shape + [classes]`, 1 at each index
 /// (`torch.nn.functional.one_hot`, as floats).
-pub fn one_hot<T: Element>(indices: &Indices, classes: usize) -> Result<Tensor<T>> {
+pub fn try_one_hot<T: Element>(indices: &Indices, classes: usize) -> Result<Tensor<T>> {
     if let Some(&bad) = indices.data.iter().find(|&&i| i >= classes) {
         return Err(Error::argument(
             "one_hot",
@@ -133,6 +148,11 @@ pub fn one_hot<T: Element>(indices: &Indices, classes: usize) -> Result<Tensor<T
     }
     Ok(Tensor::from_vec(&shape, data))
 }
+
+panicking_twin!(
+    /// As [`try_one_hot`].
+    one_hot / try_one_hot[T: Element](indices: &Indices, classes: usize) -> Tensor<T>
+);
 
 /// Elementwise comparisons with broadcasting, as 1/0 masks.
 pub trait Compare<T: Element> {
@@ -181,16 +201,16 @@ mod tests {
     #[test]
     fn argmax_topk_one_hot_and_masks() {
         let x = Tensor::from_vec([2, 3], vec![1.0f64, 5.0, 5.0, -1.0, -3.0, 2.0]);
-        assert_eq!(argmax(&x, 1).unwrap().data, vec![1, 2]); // first of the tie
-        assert_eq!(argmin(&x, 0).unwrap().data, vec![1, 1, 1]);
-        let top = topk_indices(&x, 2, -1, true).unwrap();
+        assert_eq!(try_argmax(&x, 1).unwrap().data, vec![1, 2]); // first of the tie
+        assert_eq!(try_argmin(&x, 0).unwrap().data, vec![1, 1, 1]);
+        let top = try_topk_indices(&x, 2, -1, true).unwrap();
         assert_eq!(
             (top.shape.clone(), top.data.clone()),
             (vec![2, 2], vec![1, 2, 2, 0])
         );
-        let oh: Tensor<f64> = one_hot(&Indices::vector(vec![2, 0]), 3).unwrap();
+        let oh: Tensor<f64> = try_one_hot(&Indices::vector(vec![2, 0]), 3).unwrap();
         assert_eq!(oh.data(), &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]);
-        assert!(one_hot::<f64>(&Indices::vector(vec![3]), 3).is_err());
+        assert!(try_one_hot::<f64>(&Indices::vector(vec![3]), 3).is_err());
         let m = x.gt_mask(&Tensor::scalar(1.5)).unwrap();
         assert_eq!(m.data(), &[0.0, 1.0, 1.0, 0.0, 0.0, 1.0]);
     }

@@ -30,6 +30,27 @@ pub struct Indices {
     pub data: Vec<usize>,
 }
 
+/// A 1-D index vector, as [`Indices::vector`].
+impl From<Vec<usize>> for Indices {
+    fn from(data: Vec<usize>) -> Self {
+        Indices::vector(data)
+    }
+}
+
+/// A 1-D index vector copied from a slice, as [`Indices::vector`].
+impl From<&[usize]> for Indices {
+    fn from(data: &[usize]) -> Self {
+        Indices::vector(data.to_vec())
+    }
+}
+
+/// A 1-D index vector copied from an array.
+impl<const N: usize> From<[usize; N]> for Indices {
+    fn from(data: [usize; N]) -> Self {
+        Indices::vector(data.to_vec())
+    }
+}
+
 impl Indices {
     /// Indices of the given shape; `data.len()` must equal the shape's size.
     pub fn new(shape: impl Into<Vec<usize>>, data: Vec<usize>) -> Result<Self> {
@@ -265,10 +286,17 @@ fn narrow_cases() -> Vec<OpCase> {
     )]
 }
 
-/// Rows `index` along `axis` (`torch.index_select`).
+/// Rows `index` along `axis` (`torch.index_select`); `index` is 1-D.
 #[track_caller]
-pub(crate) fn index_select<T: Element>(x: &Var<T>, axis: isize, index: &[usize]) -> Result<Var<T>> {
+pub(crate) fn index_select<T: Element>(x: &Var<T>, axis: isize, index: &Indices) -> Result<Var<T>> {
     let a = normalize_axis("index_select", axis, x.shape().len())?;
+    if index.shape.len() != 1 {
+        return Err(Error::shape(
+            "index_select",
+            format!("index must be 1-D, got {}", fmt_shape(&index.shape)),
+        ));
+    }
+    let index = index.data.as_slice();
     if let Some(&bad) = index.iter().find(|&&i| i >= x.shape()[a]) {
         return Err(index_error("index_select", bad, a, x.shape()));
     }
@@ -482,7 +510,7 @@ impl<T: Element> Op<T> for Where<T> {
 
 /// [`Where`]: mask ? a : b with broadcasting (`torch.where`).
 #[track_caller]
-pub fn where_<T: Element>(mask: &Tensor<T>, a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
+pub fn try_where_<T: Element>(mask: &Tensor<T>, a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
     let ab = chainrule_tape::shape::broadcast_shapes("where", a.shape(), b.shape())?;
     let out_shape = chainrule_tape::shape::broadcast_shapes("where", &ab, mask.shape())?;
     let m = mask
@@ -505,6 +533,10 @@ pub fn where_<T: Element>(mask: &Tensor<T>, a: &Var<T>, b: &Var<T>) -> Result<Va
     )
 }
 
+panicking_twin!(
+    /// As [`try_where_`].
+    where_ / try_where_[T: Element](mask: &Tensor<T>, a: &Var<T>, b: &Var<T>) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn where_cases() -> Vec<OpCase> {
@@ -515,10 +547,11 @@ fn where_cases() -> Vec<OpCase> {
         |v| try_where_(&pattern_mask(&[2, 3]), &v[0], &v[1])
     )]
 }
+
 /// x with `value` where `mask` is nonzero (`torch.masked_fill`).
 #[track_caller]
 pub(crate) fn masked_fill<T: Element>(x: &Var<T>, mask: &Tensor<T>, value: T) -> Result<Var<T>> {
-    where_(mask, &Var::constant(Tensor::scalar(value)), x)
+    try_where_(mask, &Var::constant(Tensor::scalar(value)), x)
 }
 
 #[cfg(feature = "strategies")]

@@ -35,6 +35,24 @@
 //! assert!(err.to_string().contains("softmax"), "{err}");
 //! ```
 
+/// Declares the panicking twin `x` of a free function `try_x` (the crate's
+/// one rule: `try_x` returns `Result`, `x` is the same call that panics
+/// with the error's message at the caller's line). Generics go in brackets.
+macro_rules! panicking_twin {
+    ($(#[$doc:meta])* $name:ident / $try_name:ident [$($gen:tt)*] ( $($arg:ident : $ty:ty),* $(,)? ) -> $ret:ty) => {
+        $(#[$doc])*
+        ///
+        /// # Panics
+        ///
+        #[doc = concat!("With the error [`", stringify!($try_name), "`] returns, at the caller's line.")]
+        #[track_caller]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $name<$($gen)*>($($arg: $ty),*) -> $ret {
+            chainrule_tape::error::or_panic($try_name($($arg),*))
+        }
+    };
+}
+
 pub mod activations;
 pub mod binary;
 pub mod conv;
@@ -52,13 +70,23 @@ pub mod softmax;
 pub mod unary;
 
 pub use activations::GeluApproximation;
-pub use conv::{conv1d, conv2d, conv_transpose2d, Window};
-pub use helpers::{argmax, argmin, one_hot, topk_indices, Compare};
-pub use indexing::{where_, Indices};
+pub use conv::{
+    conv1d, conv2d, conv_transpose2d, try_conv1d, try_conv2d, try_conv_transpose2d, Conv1dOptions,
+    Conv2dOptions, ConvTranspose2dOptions, Size2, Window,
+};
+pub use helpers::{
+    argmax, argmin, one_hot, topk_indices, try_argmax, try_argmin, try_one_hot, try_topk_indices,
+    Compare,
+};
+pub use indexing::{try_where_, where_, Indices};
 pub use loss::{ClassLossOptions, Reduction};
-pub use norm::{batch_norm, dropout, layer_norm, BatchNormOutput};
-pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d};
-pub use shape_ops::{concat, stack};
+pub use matmul::Transpose;
+pub use norm::{batch_norm, dropout, layer_norm, try_batch_norm, try_dropout, try_layer_norm};
+pub use pool::{
+    adaptive_avg_pool2d, avg_pool2d, max_pool2d, try_adaptive_avg_pool2d, try_avg_pool2d,
+    try_max_pool2d, Pool2dOptions,
+};
+pub use shape_ops::{concat, stack, try_concat, try_stack};
 
 use chainrule_tape::error::{or_panic, Result};
 use chainrule_tape::{Element, Tensor, Var};
@@ -143,6 +171,39 @@ pub trait VarOps<T: Element> {
         max / try_max(axes: &[isize], keepdim: bool) => |x| reduce::extreme(x, axes, keepdim, true));
     fallible!(/// Max of all elements.
         max_all / try_max_all() => |x| reduce::extreme(x, &[], false, true));
+
+    /// `torch.max(x, dim, keepdim)`: the maxima along `dim` and their
+    /// indices (values, indices). Named `max_dim` because Rust has no
+    /// overloading and [`VarOps::max`] is `torch.amax`. The index is the
+    /// first maximum (NaN counts as the maximum), and the gradient goes to
+    /// that element only, as PyTorch's `max` with `dim`.
+    #[track_caller]
+    fn try_max_dim(&self, dim: isize, keepdim: bool) -> Result<(Var<T>, Indices)> {
+        reduce::extreme_dim(self.var(), dim, keepdim, true)
+    }
+    /// `torch.max(x, dim, keepdim)` as [`VarOps::try_max_dim`].
+    ///
+    /// # Panics
+    ///
+    /// With the error `try_max_dim` returns, at the caller's line.
+    #[track_caller]
+    fn max_dim(&self, dim: isize, keepdim: bool) -> (Var<T>, Indices) {
+        or_panic(self.try_max_dim(dim, keepdim))
+    }
+    /// `torch.min(x, dim, keepdim)`: as [`VarOps::try_max_dim`] for the minima.
+    #[track_caller]
+    fn try_min_dim(&self, dim: isize, keepdim: bool) -> Result<(Var<T>, Indices)> {
+        reduce::extreme_dim(self.var(), dim, keepdim, false)
+    }
+    /// `torch.min(x, dim, keepdim)` as [`VarOps::try_min_dim`].
+    ///
+    /// # Panics
+    ///
+    /// With the error `try_min_dim` returns, at the caller's line.
+    #[track_caller]
+    fn min_dim(&self, dim: isize, keepdim: bool) -> (Var<T>, Indices) {
+        or_panic(self.try_min_dim(dim, keepdim))
+    }
     fallible!(/// Min over `axes` (NaN propagates; ties share the gradient, like `torch.amin`).
         min / try_min(axes: &[isize], keepdim: bool) => |x| reduce::extreme(x, axes, keepdim, false));
     fallible!(/// Min of all elements.
@@ -150,9 +211,10 @@ pub trait VarOps<T: Element> {
     fallible!(/// Matrix product over the last two dimensions; batch dimensions broadcast;
         /// 1-D operands follow `torch.matmul`.
         matmul / try_matmul(other: &Var<T>) => |x| matmul::matmul(x, other));
-    fallible!(/// `op(self)·op(other)` with optional transposes read as strides (no copy).
-        matmul_t / try_matmul_t(other: &Var<T>, trans_self: bool, trans_other: bool)
-            => |x| matmul::matmul_t(x, other, trans_self, trans_other));
+    fallible!(/// `op(self)·op(other)`, the transposes chosen by [`Transpose`] and read
+        /// as strides (no copy): `x.matmul_t(&w, Transpose::Second)` is x·wᵀ.
+        matmul_t / try_matmul_t(other: &Var<T>, transpose: Transpose)
+            => |x| matmul::try_matmul_t(x, other, transpose));
     fallible!(/// The same elements in a new shape; one dimension may be −1.
         reshape / try_reshape(shape: &[isize]) => |x| shape_ops::reshape(x, shape));
     fallible!(/// The same elements in an explicit new shape.
@@ -199,8 +261,8 @@ pub trait VarOps<T: Element> {
         slice / try_slice(axis: isize, start: usize, end: usize, step: usize) => |x| indexing::slice(x, axis, start, end, step));
     fallible!(/// `len` elements from `start` along `axis` (`torch.narrow`).
         narrow / try_narrow(axis: isize, start: usize, len: usize) => |x| indexing::narrow(x, axis, start, len));
-    fallible!(/// The entries `index` along `axis` (`torch.index_select`).
-        index_select / try_index_select(axis: isize, index: &[usize]) => |x| indexing::index_select(x, axis, index));
+    fallible!(/// The entries `index` (1-D) along `axis` (`torch.index_select`).
+        index_select / try_index_select(axis: isize, index: &Indices) => |x| indexing::index_select(x, axis, index));
     fallible!(/// `out[p] = x[p with p[axis] = index[p]]` (`torch.gather`).
         gather / try_gather(axis: isize, index: &Indices) => |x| indexing::gather(x, axis, index));
     fallible!(/// x plus `src` scattered along `axis` at `index`, collisions summed (`torch.scatter_add`).

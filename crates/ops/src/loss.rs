@@ -5,7 +5,7 @@
 //! follow it.
 
 use crate::activations::{clamp, softplus};
-use crate::indexing::{gather, where_, Indices};
+use crate::indexing::{gather, try_where_, Indices};
 use crate::softmax::{log_softmax, softmax};
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
@@ -108,11 +108,15 @@ fn same_shape<T: Element>(op: &'static str, a: &Var<T>, b: &Var<T>) -> Result<()
 
 /// Mean squared error: (x − y)².
 #[track_caller]
-pub fn mse_loss<T: Element>(x: &Var<T>, y: &Var<T>, r: Reduction) -> Result<Var<T>> {
+pub fn try_mse_loss<T: Element>(x: &Var<T>, y: &Var<T>, r: Reduction) -> Result<Var<T>> {
     same_shape("mse_loss", x, y)?;
     reduce("mse_loss", x.try_sub(y)?.try_square()?, r)
 }
 
+panicking_twin!(
+    /// As [`try_mse_loss`].
+    mse_loss / try_mse_loss[T: Element](x: &Var<T>, y: &Var<T>, r: Reduction) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn mse_loss_cases() -> Vec<OpCase> {
@@ -123,12 +127,18 @@ fn mse_loss_cases() -> Vec<OpCase> {
         |v| try_mse_loss(&v[0], &v[1], Reduction::Mean)
     )]
 }
+
 /// Mean absolute error: |x − y| (gradient 0 where x = y, as PyTorch).
 #[track_caller]
-pub fn l1_loss<T: Element>(x: &Var<T>, y: &Var<T>, r: Reduction) -> Result<Var<T>> {
+pub fn try_l1_loss<T: Element>(x: &Var<T>, y: &Var<T>, r: Reduction) -> Result<Var<T>> {
     same_shape("l1_loss", x, y)?;
     reduce("l1_loss", x.try_sub(y)?.try_abs()?, r)
 }
+
+panicking_twin!(
+    /// As [`try_l1_loss`].
+    l1_loss / try_l1_loss[T: Element](x: &Var<T>, y: &Var<T>, r: Reduction) -> Var<T>
+);
 
 /// l1_loss's case: x > 0 > y, away from |x − y|'s kink.
 #[cfg(feature = "strategies")]
@@ -164,12 +174,17 @@ fn piecewise<T: Element>(d: &Var<T>, width: T, huber: bool) -> Result<Var<T>> {
             a.add_scalar(-half * width),
         )
     };
-    where_(&inside, &quad, &lin)
+    try_where_(&inside, &quad, &lin)
 }
 
 /// Smooth L1: ½d²/β where |d| < β, else |d| − ½β (β = 1 by default; β = 0 is L1).
 #[track_caller]
-pub fn smooth_l1_loss<T: Element>(x: &Var<T>, y: &Var<T>, beta: T, r: Reduction) -> Result<Var<T>> {
+pub fn try_smooth_l1_loss<T: Element>(
+    x: &Var<T>,
+    y: &Var<T>,
+    beta: T,
+    r: Reduction,
+) -> Result<Var<T>> {
     same_shape("smooth_l1_loss", x, y)?;
     if beta < T::zero() {
         return Err(Error::argument(
@@ -186,6 +201,10 @@ pub fn smooth_l1_loss<T: Element>(x: &Var<T>, y: &Var<T>, beta: T, r: Reduction)
     reduce("smooth_l1_loss", l, r)
 }
 
+panicking_twin!(
+    /// As [`try_smooth_l1_loss`].
+    smooth_l1_loss / try_smooth_l1_loss[T: Element](x: &Var<T>, y: &Var<T>, beta: T, r: Reduction) -> Var<T>
+);
 
 /// smooth_l1_loss's case: grids 0.05 apart, so |x − y| never meets β = 1.
 #[cfg(feature = "strategies")]
@@ -197,9 +216,15 @@ fn smooth_l1_loss_cases() -> Vec<OpCase> {
         |v| try_smooth_l1_loss(&v[0], &v[1], 1.0, Reduction::Mean)
     )]
 }
+
 /// Huber: ½d² where |d| < δ, else δ(|d| − ½δ) (δ = 1 by default).
 #[track_caller]
-pub fn huber_loss<T: Element>(x: &Var<T>, y: &Var<T>, delta: T, r: Reduction) -> Result<Var<T>> {
+pub fn try_huber_loss<T: Element>(
+    x: &Var<T>,
+    y: &Var<T>,
+    delta: T,
+    r: Reduction,
+) -> Result<Var<T>> {
     same_shape("huber_loss", x, y)?;
     if delta.is_nan() || delta <= T::zero() {
         return Err(Error::argument(
@@ -210,6 +235,10 @@ pub fn huber_loss<T: Element>(x: &Var<T>, y: &Var<T>, delta: T, r: Reduction) ->
     reduce("huber_loss", piecewise(&x.try_sub(y)?, delta, true)?, r)
 }
 
+panicking_twin!(
+    /// As [`try_huber_loss`].
+    huber_loss / try_huber_loss[T: Element](x: &Var<T>, y: &Var<T>, delta: T, r: Reduction) -> Var<T>
+);
 
 /// huber_loss's case: grids 0.05 apart, so |x − y| never meets δ = 0.8.
 #[cfg(feature = "strategies")]
@@ -221,11 +250,12 @@ fn huber_loss_cases() -> Vec<OpCase> {
         |v| try_huber_loss(&v[0], &v[1], 0.8, Reduction::None)
     )]
 }
+
 /// Binary cross-entropy on probabilities p ∈ [0, 1]:
 /// −w·(y·ln p + (1 − y)·ln(1 − p)), each log clamped at −100 as PyTorch does
 /// (so p = 0 or 1 gives a finite loss).
 #[track_caller]
-pub fn binary_cross_entropy<T: Element>(
+pub fn try_binary_cross_entropy<T: Element>(
     p: &Var<T>,
     y: &Var<T>,
     weight: Option<&Tensor<T>>,
@@ -260,6 +290,10 @@ pub fn binary_cross_entropy<T: Element>(
     reduce("binary_cross_entropy", l, r)
 }
 
+panicking_twin!(
+    /// As [`try_binary_cross_entropy`].
+    binary_cross_entropy / try_binary_cross_entropy[T: Element](p: &Var<T>, y: &Var<T>, weight: Option<&Tensor<T>>, r: Reduction) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn binary_cross_entropy_cases() -> Vec<OpCase> {
@@ -281,11 +315,12 @@ fn binary_cross_entropy_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 /// Binary cross-entropy on logits, stably:
 /// (1 − y)·x + (1 + (pw − 1)·y)·softplus(−x), times `weight`; `pos_weight`
 /// (pw) weighs positives and broadcasts over the last (class) dimension.
 #[track_caller]
-pub fn binary_cross_entropy_with_logits<T: Element>(
+pub fn try_binary_cross_entropy_with_logits<T: Element>(
     x: &Var<T>,
     y: &Var<T>,
     weight: Option<&Tensor<T>>,
@@ -309,6 +344,11 @@ pub fn binary_cross_entropy_with_logits<T: Element>(
     }
     reduce("binary_cross_entropy_with_logits", l, r)
 }
+
+panicking_twin!(
+    /// As [`try_binary_cross_entropy_with_logits`].
+    binary_cross_entropy_with_logits / try_binary_cross_entropy_with_logits[T: Element](x: &Var<T>, y: &Var<T>, weight: Option<&Tensor<T>>, pos_weight: Option<&Tensor<T>>, r: Reduction) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn binary_cross_entropy_with_logits_cases() -> Vec<OpCase> {
@@ -436,7 +476,7 @@ fn class_weights<T: Element>(
 /// T_i = w_{y_i}(1 − ε)·onehot(y_i) + ε/C·w. The mean divides by Σ w_{y_i}
 /// over targets that are not ignored, as PyTorch.
 #[track_caller]
-pub fn cross_entropy<T: Element>(
+pub fn try_cross_entropy<T: Element>(
     logits: &Var<T>,
     target: &Indices,
     o: &ClassLossOptions<T>,
@@ -495,6 +535,10 @@ pub fn cross_entropy<T: Element>(
     reduce_weighted(op, per_row, &rest, o.reduction, denom)
 }
 
+panicking_twin!(
+    /// As [`try_cross_entropy`].
+    cross_entropy / try_cross_entropy[T: Element](logits: &Var<T>, target: &Indices, o: &ClassLossOptions<T>) -> Var<T>
+);
 
 /// cross_entropy's cases: plain, weighted with an ignored class and label
 /// smoothing, and spatial ([N, C, H, W]) without reduction.
@@ -531,11 +575,12 @@ fn cross_entropy_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 /// Cross-entropy from logits with probability targets of the same shape:
 /// loss_i = −Σ_c w_c·q_ic·log_softmax(x)_ic with q = (1 − ε)p + ε/C; the mean
 /// divides by the number of rows. Differentiable in the targets too.
 #[track_caller]
-pub fn cross_entropy_probs<T: Element>(
+pub fn try_cross_entropy_probs<T: Element>(
     logits: &Var<T>,
     target: &Var<T>,
     o: &ClassLossOptions<T>,
@@ -567,6 +612,10 @@ pub fn cross_entropy_probs<T: Element>(
     }
 }
 
+panicking_twin!(
+    /// As [`try_cross_entropy_probs`].
+    cross_entropy_probs / try_cross_entropy_probs[T: Element](logits: &Var<T>, target: &Var<T>, o: &ClassLossOptions<T>) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn cross_entropy_probs_cases() -> Vec<OpCase> {
@@ -580,10 +629,11 @@ fn cross_entropy_probs_cases() -> Vec<OpCase> {
         }
     )]
 }
+
 /// Negative log-likelihood of log-probabilities [N, C] (or [N, C, d…]):
 /// loss_i = −w_{y_i}·x_{i,y_i}; the mean divides by Σ w_{y_i} (ignored targets excluded).
 #[track_caller]
-pub fn nll_loss<T: Element>(
+pub fn try_nll_loss<T: Element>(
     logp: &Var<T>,
     target: &Indices,
     o: &ClassLossOptions<T>,
@@ -609,6 +659,10 @@ pub fn nll_loss<T: Element>(
     reduce_weighted(op, per_row, &rest, o.reduction, denom)
 }
 
+panicking_twin!(
+    /// As [`try_nll_loss`].
+    nll_loss / try_nll_loss[T: Element](logp: &Var<T>, target: &Indices, o: &ClassLossOptions<T>) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn nll_loss_cases() -> Vec<OpCase> {
@@ -622,11 +676,12 @@ fn nll_loss_cases() -> Vec<OpCase> {
         }
     )]
 }
+
 /// KL divergence with `input` = log q: target·(ln target − input), 0 where
 /// target = 0 (or, with `log_target`, e^t·(t − input)). PyTorch's default
 /// reduction `mean` averages over elements; `BatchMean` is the true KL mean.
 #[track_caller]
-pub fn kl_div<T: Element>(
+pub fn try_kl_div<T: Element>(
     input: &Var<T>,
     target: &Var<T>,
     log_target: bool,
@@ -640,13 +695,17 @@ pub fn kl_div<T: Element>(
             .value()
             .map(|v| if v > T::zero() { T::one() } else { T::zero() });
         let one = Var::constant(Tensor::scalar(T::one()));
-        let safe = where_(&positive, target, &one)?; // ln(1) = 0 where target = 0
+        let safe = try_where_(&positive, target, &one)?; // ln(1) = 0 where target = 0
         let xlogx = target.try_mul(&safe.try_log()?)?;
         xlogx.try_sub(&target.try_mul(input)?)?
     };
     reduce("kl_div", l, r)
 }
 
+panicking_twin!(
+    /// As [`try_kl_div`].
+    kl_div / try_kl_div[T: Element](input: &Var<T>, target: &Var<T>, log_target: bool, r: Reduction) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn kl_div_cases() -> Vec<OpCase> {
@@ -665,10 +724,11 @@ fn kl_div_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 /// Multi-class margin (hinge) loss on scores [N, C]:
 /// loss_i = Σ_{j≠y_i} w_{y_i}·max(0, margin − x_{i,y_i} + x_ij)^p / C, p ∈ {1, 2}.
 #[track_caller]
-pub fn multi_margin_loss<T: Element>(
+pub fn try_multi_margin_loss<T: Element>(
     x: &Var<T>,
     target: &Indices,
     p: u32,
@@ -709,6 +769,10 @@ pub fn multi_margin_loss<T: Element>(
     reduce(op, per_row, r)
 }
 
+panicking_twin!(
+    /// As [`try_multi_margin_loss`].
+    multi_margin_loss / try_multi_margin_loss[T: Element](x: &Var<T>, target: &Indices, p: u32, margin: T, weight: Option<&Tensor<T>>, r: Reduction) -> Var<T>
+);
 
 /// multi_margin_loss's cases: scores on the 0.1 grid and a margin of 1.05,
 /// so no hinge sits at its kink.
@@ -733,9 +797,10 @@ fn multi_margin_loss_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 /// Hinge embedding loss: x where y = 1, max(0, margin − x) where y = −1.
 #[track_caller]
-pub fn hinge_embedding_loss<T: Element>(
+pub fn try_hinge_embedding_loss<T: Element>(
     x: &Var<T>,
     y: &Tensor<T>,
     margin: T,
@@ -752,10 +817,14 @@ pub fn hinge_embedding_loss<T: Element>(
         ));
     }
     let positive = y.map(|v| if v > T::zero() { T::one() } else { T::zero() });
-    let l = where_(&positive, x, &x.rsub_scalar(margin).try_relu()?)?;
+    let l = try_where_(&positive, x, &x.rsub_scalar(margin).try_relu()?)?;
     reduce("hinge_embedding_loss", l, r)
 }
 
+panicking_twin!(
+    /// As [`try_hinge_embedding_loss`].
+    hinge_embedding_loss / try_hinge_embedding_loss[T: Element](x: &Var<T>, y: &Tensor<T>, margin: T, r: Reduction) -> Var<T>
+);
 
 /// hinge_embedding_loss's case: inputs on the grid offset by 0.05 never meet
 /// the margin 1.

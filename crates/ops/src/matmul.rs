@@ -20,9 +20,9 @@ use smallvec::smallvec;
 #[cfg(feature = "strategies")]
 use crate::registry::{case, tensor, Domain, Inputs, OpCase};
 #[cfg(feature = "strategies")]
-use proptest::prelude::*;
-#[cfg(feature = "strategies")]
 use crate::VarOps;
+#[cfg(feature = "strategies")]
+use proptest::prelude::*;
 
 /// Below this many multiply-adds per matrix, a batch runs its matrices in parallel
 /// (rayon) instead of relying on GEMM's own threads.
@@ -59,17 +59,17 @@ impl<T: Element> Op<T> for MatMul {
         let mut out: InputGrads<T> = smallvec![None, None];
         if cx.needs(0) {
             let da = if ta {
-                matmul_t(b, g, tb, true)?
+                matmul_flags(b, g, tb, true)?
             } else {
-                matmul_t(g, b, false, !tb)?
+                matmul_flags(g, b, false, !tb)?
             };
             out[0] = Some(reduce_to(da, a.shape())?);
         }
         if cx.needs(1) {
             let db = if tb {
-                matmul_t(g, a, true, ta)?
+                matmul_flags(g, a, true, ta)?
             } else {
-                matmul_t(a, g, !ta, false)?
+                matmul_flags(a, g, !ta, false)?
             };
             out[1] = Some(reduce_to(db, b.shape())?);
         }
@@ -99,9 +99,57 @@ fn read_dims(shape: &[usize], trans: bool) -> (usize, usize) {
     }
 }
 
-/// `op(A)·op(B)`, recorded as one [`MatMul`] node. Both operands need at least 2 dimensions.
+/// Which operands of [`try_matmul_t`] are read transposed (their last two
+/// dimensions swapped, through strides: no copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transpose {
+    /// A·B (plain matmul of two operands of at least 2 dimensions).
+    Neither,
+    /// Aᵀ·B.
+    First,
+    /// A·Bᵀ (as `F.linear(x, w)` = x·wᵀ).
+    Second,
+    /// Aᵀ·Bᵀ.
+    Both,
+}
+
+impl Transpose {
+    /// The variant for two flags: (transpose A, transpose B).
+    pub fn from_flags(a: bool, b: bool) -> Self {
+        match (a, b) {
+            (false, false) => Transpose::Neither,
+            (true, false) => Transpose::First,
+            (false, true) => Transpose::Second,
+            (true, true) => Transpose::Both,
+        }
+    }
+    /// (transpose A, transpose B).
+    pub fn flags(self) -> (bool, bool) {
+        match self {
+            Transpose::Neither => (false, false),
+            Transpose::First => (true, false),
+            Transpose::Second => (false, true),
+            Transpose::Both => (true, true),
+        }
+    }
+}
+
+/// `op(A)·op(B)` with op chosen by `transpose`, recorded as one [`MatMul`]
+/// node. Both operands need at least 2 dimensions.
 #[track_caller]
-pub fn matmul_t<T: Element>(
+pub fn try_matmul_t<T: Element>(a: &Var<T>, b: &Var<T>, transpose: Transpose) -> Result<Var<T>> {
+    let (trans_a, trans_b) = transpose.flags();
+    matmul_flags(a, b, trans_a, trans_b)
+}
+
+panicking_twin!(
+    /// `op(A)·op(B)` as [`try_matmul_t`].
+    matmul_t / try_matmul_t[T: Element](a: &Var<T>, b: &Var<T>, transpose: Transpose) -> Var<T>
+);
+
+/// [`try_matmul_t`] with the transposes as flags (the backward formulas' form).
+#[track_caller]
+pub(crate) fn matmul_flags<T: Element>(
     a: &Var<T>,
     b: &Var<T>,
     trans_a: bool,
@@ -146,7 +194,7 @@ pub(crate) fn matmul<T: Element>(a: &Var<T>, b: &Var<T>) -> Result<Var<T>> {
     } else {
         b.clone()
     };
-    let out = matmul_t(&a2, &b2, false, false)?;
+    let out = matmul_flags(&a2, &b2, false, false)?;
     let mut shape: Shape = out.shape().into();
     if b.shape().len() == 1 {
         shape.pop();

@@ -15,29 +15,30 @@ use std::mem::MaybeUninit;
 #[cfg(feature = "strategies")]
 use crate::registry::{case, fixed, OpCase, ANY};
 
-/// What [`batch_norm`] returns.
-pub struct BatchNormOutput<T: Element> {
-    /// The normalized (and affinely transformed) output.
-    pub output: Var<T>,
-    /// In training mode: the batch mean per channel (for running averages).
-    pub batch_mean: Option<Tensor<T>>,
-    /// In training mode: the unbiased batch variance per channel (n/(n−1) ·
-    /// biased), which PyTorch folds into `running_var`.
-    pub batch_var: Option<Tensor<T>>,
-}
-
-/// Batch normalization over channel axis 1 of x [N, C, …]:
-/// y = (x − μ)/√(σ² + ε)·γ + β. Training mode (`running = None`) uses the
-/// batch's μ and biased σ² and returns them (σ² unbiased) for running
-/// averages; eval mode uses the given running (mean, var) as constants.
+/// Batch normalization over channel axis 1 of x [N, C, …], as
+/// `torch.nn.functional.batch_norm(input, running_mean, running_var,
+/// weight, bias, training, momentum, eps)` (PyTorch's defaults: momentum
+/// 0.1, eps 1e-5): y = (x − μ)/√(σ² + ε)·γ + β.
+///
+/// With `training`, μ and σ² are the batch's mean and biased variance per
+/// channel, and running statistics, if given, are updated in place:
+/// running_mean ← (1 − momentum)·running_mean + momentum·μ and
+/// running_var ← (1 − momentum)·running_var + momentum·σ²·n/(n − 1) (the
+/// unbiased batch variance, n values per channel). Without `training`, μ
+/// and σ² are the running statistics (both required), taken as constants.
+/// The statistics are updated only when the whole call succeeds.
+#[allow(clippy::too_many_arguments)]
 #[track_caller]
-pub fn batch_norm<T: Element>(
+pub fn try_batch_norm<T: Element>(
     x: &Var<T>,
-    running: Option<(&Tensor<T>, &Tensor<T>)>,
+    running_mean: Option<&mut Tensor<T>>,
+    running_var: Option<&mut Tensor<T>>,
     weight: Option<&Var<T>>,
     bias: Option<&Var<T>>,
+    training: bool,
+    momentum: T,
     eps: T,
-) -> Result<BatchNormOutput<T>> {
+) -> Result<Var<T>> {
     let op = "batch_norm";
     let s = x.shape();
     if s.len() < 2 {
@@ -64,60 +65,86 @@ pub fn batch_norm<T: Element>(
         }
         Ok(())
     };
-    let (normalized, batch_mean, batch_var) = match running {
-        None => {
-            if count < 2 {
-                return Err(Error::argument(
-                    op,
-                    format!(
-                        "training needs more than one value per channel, got input {}",
-                        fmt_shape(s)
-                    ),
-                ));
-            }
-            let affine = match (weight, bias) {
-                (Some(w), Some(b)) => {
-                    check(w.value(), "weight")?;
-                    check(b.value(), "bias")?;
-                    Some((w, b))
-                }
-                _ => None,
-            };
-            let (y, mean, var) = normalize_batch(x, affine, eps)?;
-            let unbias = T::from_f64(count as f64 / (count - 1) as f64);
-            let var = Some(var.map(|v| v * unbias));
-            if affine.is_some() {
-                return Ok(BatchNormOutput {
-                    output: y,
-                    batch_mean: Some(mean),
-                    batch_var: var,
-                });
-            }
-            (y, Some(mean), var)
+    let running = match (running_mean, running_var) {
+        (Some(m), Some(v)) => {
+            check(m, "running_mean")?;
+            check(v, "running_var")?;
+            Some((m, v))
         }
-        Some((rm, rv)) => {
-            check(rm, "running_mean")?;
-            check(rv, "running_var")?;
-            let m = Var::constant(rm.reshape(&stat_shape));
-            let inv = Var::constant(rv.map(|v| T::one() / (v + eps).sqrt()).reshape(&stat_shape));
-            (x.try_sub(&m)?.try_mul(&inv)?, None, None)
+        (None, None) => None,
+        _ => {
+            return Err(Error::argument(
+                op,
+                "running_mean and running_var must be given together",
+            ))
         }
     };
-    let mut out = normalized;
     if let Some(w) = weight {
         check(w.value(), "weight")?;
-        out = out.try_mul(&w.try_reshape_to(&stat_shape)?)?;
     }
     if let Some(b) = bias {
         check(b.value(), "bias")?;
+    }
+    let normalized = if training {
+        if count < 2 {
+            return Err(Error::argument(
+                op,
+                format!(
+                    "training needs more than one value per channel, got input {}",
+                    fmt_shape(s)
+                ),
+            ));
+        }
+        let affine = weight.zip(bias);
+        let (y, mean, var) = normalize_batch(x, affine, eps)?;
+        if let Some((rm, rv)) = running {
+            let unbias = T::from_f64(count as f64 / (count - 1) as f64);
+            let blend = |old: &mut Tensor<T>, new: &Tensor<T>, scale: T| {
+                for (o, &n) in old.data_mut().iter_mut().zip(new.data()) {
+                    *o = (T::one() - momentum) * *o + momentum * (n * scale);
+                }
+            };
+            blend(rm, &mean, T::one());
+            blend(rv, &var, unbias);
+        }
+        if affine.is_some() {
+            return Ok(y);
+        }
+        y
+    } else {
+        let Some((rm, rv)) = running else {
+            return Err(Error::argument(
+                op,
+                "running_mean and running_var are required when training is false",
+            ));
+        };
+        let m = Var::constant(rm.reshape(&stat_shape));
+        let inv = Var::constant(rv.map(|v| T::one() / (v + eps).sqrt()).reshape(&stat_shape));
+        x.try_sub(&m)?.try_mul(&inv)?
+    };
+    let mut out = normalized;
+    if let Some(w) = weight {
+        out = out.try_mul(&w.try_reshape_to(&stat_shape)?)?;
+    }
+    if let Some(b) = bias {
         out = out.try_add(&b.try_reshape_to(&stat_shape)?)?;
     }
-    Ok(BatchNormOutput {
-        output: out,
-        batch_mean,
-        batch_var,
-    })
+    Ok(out)
 }
+
+panicking_twin!(
+    /// Batch normalization as [`try_batch_norm`].
+    batch_norm / try_batch_norm[T: Element](
+        x: &Var<T>,
+        running_mean: Option<&mut Tensor<T>>,
+        running_var: Option<&mut Tensor<T>>,
+        weight: Option<&Var<T>>,
+        bias: Option<&Var<T>>,
+        training: bool,
+        momentum: T,
+        eps: T,
+    ) -> Var<T>
+);
 
 /// batch_norm's cases: training (batch statistics, the fused op) and
 /// evaluation (fixed running statistics).
@@ -415,7 +442,7 @@ fn normalize_batch<T: Element>(
 /// Layer normalization over the last `normalized_dims` dimensions:
 /// y = (x − μ)/√(σ² + ε)·γ + β with γ, β shaped like those dimensions.
 #[track_caller]
-pub fn layer_norm<T: Element>(
+pub fn try_layer_norm<T: Element>(
     x: &Var<T>,
     normalized_dims: usize,
     weight: Option<&Var<T>>,
@@ -462,6 +489,16 @@ pub fn layer_norm<T: Element>(
     Ok(out)
 }
 
+panicking_twin!(
+    /// Layer normalization as [`try_layer_norm`].
+    layer_norm / try_layer_norm[T: Element](
+        x: &Var<T>,
+        normalized_dims: usize,
+        weight: Option<&Var<T>>,
+        bias: Option<&Var<T>>,
+        eps: T,
+    ) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn layer_norm_cases() -> Vec<OpCase> {
@@ -472,11 +509,12 @@ fn layer_norm_cases() -> Vec<OpCase> {
         |v| try_layer_norm(&v[0], 2, Some(&v[1]), Some(&v[2]), 1e-5)
     )]
 }
+
 /// Inverted dropout: in training, each element is zeroed with probability p
 /// and the survivors scaled by 1/(1 − p), so the expectation is unchanged;
 /// the identity otherwise. The mask comes from `rng`, so runs repeat exactly.
 #[track_caller]
-pub fn dropout<T: Element>(
+pub fn try_dropout<T: Element>(
     x: &Var<T>,
     p: f64,
     training: bool,
@@ -508,6 +546,10 @@ pub fn dropout<T: Element>(
     x.try_mul(&Var::constant(Tensor::from_vec(x.shape(), mask)))
 }
 
+panicking_twin!(
+    /// Dropout as [`try_dropout`].
+    dropout / try_dropout[T: Element](x: &Var<T>, p: f64, training: bool, rng: &mut impl Rng) -> Var<T>
+);
 
 /// This family's registry cases (dropout has none: its mask is random; it
 /// is a `mul` by a constant, and tests/nn_ops.rs checks its statistics).

@@ -3,7 +3,7 @@
 //! PyTorch); avg_pool2d sums an unfold; adaptive average pooling multiplies
 //! by constant averaging matrices on each side (P_h·X·P_wᵀ).
 
-use crate::conv::{unfold, valid_range, Window};
+use crate::conv::{unfold, valid_range, Size2, Window};
 use crate::indexing::take_computed;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
@@ -47,10 +47,113 @@ fn check_padding(op: &'static str, win: &Window) -> Result<()> {
     Ok(())
 }
 
-/// Max over each window (padding never wins). ∂/∂x routes G to each window's argmax.
+/// Settings of [`max_pool2d`] and [`avg_pool2d`] with PyTorch's defaults:
+/// the stride is the kernel size unless set (`F.max_pool2d(x, 2)` has
+/// stride 2), padding 0, dilation 1, `count_include_pad` true. A kernel
+/// size converts into options, so `max_pool2d(&x, 2)` reads as in PyTorch;
+/// builder methods set the rest: `Pool2dOptions::new(3).stride(1).padding(1)`.
+/// Pair values accept a single `usize` for a square value ([`Size2`]).
+/// `ceil_mode` is not supported (always floor).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dOptions {
+    /// Window (height, width).
+    pub kernel: Size2,
+    /// Stride (height, width); `None` (the default) is the kernel size.
+    pub stride: Option<Size2>,
+    /// Implicit padding on each side (height, width), at most half the kernel; 0.
+    pub padding: Size2,
+    /// Spacing between window taps (max pooling only); 1.
+    pub dilation: Size2,
+    /// Average pooling only: count the padding in the divisor (true, as PyTorch).
+    pub count_include_pad: bool,
+}
+
+impl Pool2dOptions {
+    /// A `kernel` window with PyTorch's defaults (stride = kernel).
+    pub fn new(kernel: impl Into<Size2>) -> Self {
+        Pool2dOptions {
+            kernel: kernel.into(),
+            stride: None,
+            padding: Size2(0, 0),
+            dilation: Size2(1, 1),
+            count_include_pad: true,
+        }
+    }
+    /// With this stride.
+    pub fn stride(self, stride: impl Into<Size2>) -> Self {
+        Pool2dOptions {
+            stride: Some(stride.into()),
+            ..self
+        }
+    }
+    /// With this padding.
+    pub fn padding(self, padding: impl Into<Size2>) -> Self {
+        Pool2dOptions {
+            padding: padding.into(),
+            ..self
+        }
+    }
+    /// With this dilation (max pooling only).
+    pub fn dilation(self, dilation: impl Into<Size2>) -> Self {
+        Pool2dOptions {
+            dilation: dilation.into(),
+            ..self
+        }
+    }
+    /// Whether average pooling counts the padding in the divisor.
+    pub fn count_include_pad(self, count_include_pad: bool) -> Self {
+        Pool2dOptions {
+            count_include_pad,
+            ..self
+        }
+    }
+    /// The explicit window: the stride filled in from the kernel if unset.
+    pub fn window(&self) -> Window {
+        Window {
+            kernel: self.kernel.into(),
+            stride: self.stride.unwrap_or(self.kernel).into(),
+            padding: self.padding.into(),
+            dilation: self.dilation.into(),
+        }
+    }
+}
+
+/// An explicit window (its stride as given), counting padding in averages.
+impl From<Window> for Pool2dOptions {
+    fn from(w: Window) -> Self {
+        Pool2dOptions::new(w.kernel)
+            .stride(w.stride)
+            .padding(w.padding)
+            .dilation(w.dilation)
+    }
+}
+
+impl From<usize> for Pool2dOptions {
+    fn from(kernel: usize) -> Self {
+        Pool2dOptions::new(kernel)
+    }
+}
+
+impl From<(usize, usize)> for Pool2dOptions {
+    fn from(kernel: (usize, usize)) -> Self {
+        Pool2dOptions::new(kernel)
+    }
+}
+
+impl From<Size2> for Pool2dOptions {
+    fn from(kernel: Size2) -> Self {
+        Pool2dOptions::new(kernel)
+    }
+}
+
+/// Max over each window (padding never wins), as
+/// `torch.nn.functional.max_pool2d`: out[n, c, y, x] = max over the window
+/// at (s·y − p, s·x − p). ∂/∂x routes G to each window's argmax (the first
+/// on ties).
 #[track_caller]
-pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
+pub fn try_max_pool2d<T: Element>(x: &Var<T>, options: impl Into<Pool2dOptions>) -> Result<Var<T>> {
     let op = "max_pool2d";
+    let window = options.into().window();
     let (n, c, h, w) = nchw(op, x)?;
     check_padding(op, &window)?;
     let (oh, ow) = window.output_size(op, h, w)?;
@@ -162,6 +265,15 @@ pub fn max_pool2d<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
     take_computed(x, idx.into(), Tensor::from_vec([n, c, oh, ow], values))
 }
 
+/// Max pooling as [`try_max_pool2d`]: `max_pool2d(&x, 2)` is PyTorch's `F.max_pool2d(x, 2)`.
+///
+/// # Panics
+///
+/// With the error [`try_max_pool2d`] returns, at the caller's line.
+#[track_caller]
+pub fn max_pool2d<T: Element>(x: &Var<T>, options: impl Into<Pool2dOptions>) -> Var<T> {
+    chainrule_tape::error::or_panic(try_max_pool2d(x, options))
+}
 
 /// max_pool2d's cases on distinct values (a unique argmax per window):
 /// 2×2 windows, and overlapping padded 3×3 windows of stride 2.
@@ -182,6 +294,7 @@ fn max_pool2d_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 /// Flat argmax indices and the maxima for `count` planes of `plane_in`
 /// inputs and `plane_out` outputs each, planes in parallel: `scan(plane,
 /// out)` writes indices within its plane, offset here to indices into
@@ -212,15 +325,14 @@ fn argmax_planes<T: Element>(
     (idx, values)
 }
 
-/// Mean over each window; with `count_include_pad` the padding's zeros count
-/// in the divisor (PyTorch's default), otherwise only real pixels do.
+/// Mean over each window, as `torch.nn.functional.avg_pool2d`; with
+/// `count_include_pad` (the default) the padding's zeros count in the
+/// divisor, otherwise only real pixels do. No dilation, as PyTorch.
 #[track_caller]
-pub fn avg_pool2d<T: Element>(
-    x: &Var<T>,
-    window: Window,
-    count_include_pad: bool,
-) -> Result<Var<T>> {
+pub fn try_avg_pool2d<T: Element>(x: &Var<T>, options: impl Into<Pool2dOptions>) -> Result<Var<T>> {
     let op = "avg_pool2d";
+    let options = options.into();
+    let (window, count_include_pad) = (options.window(), options.count_include_pad);
     let (n, c, h, w) = nchw(op, x)?;
     check_padding(op, &window)?;
     if window.dilation != (1, 1) {
@@ -261,6 +373,15 @@ pub fn avg_pool2d<T: Element>(
         .try_reshape_to(&[n, c, oh, ow])
 }
 
+/// Average pooling as [`try_avg_pool2d`]: `avg_pool2d(&x, 2)` is PyTorch's `F.avg_pool2d(x, 2)`.
+///
+/// # Panics
+///
+/// With the error [`try_avg_pool2d`] returns, at the caller's line.
+#[track_caller]
+pub fn avg_pool2d<T: Element>(x: &Var<T>, options: impl Into<Pool2dOptions>) -> Var<T> {
+    chainrule_tape::error::or_panic(try_avg_pool2d(x, options))
+}
 
 /// avg_pool2d's cases: padding counted in the divisor, and not.
 #[cfg(feature = "strategies")]
@@ -286,6 +407,7 @@ fn avg_pool2d_cases() -> Vec<OpCase> {
         ),
     ]
 }
+
 /// Averaging matrix [out, n]: row i averages [⌊i·n/out⌋, ⌈(i+1)·n/out⌉).
 /// The caller has checked that `out · n` (and so `(i + 1)·n`) fits.
 fn averaging_matrix<T: Element>(out: usize, n: usize) -> Tensor<T> {
@@ -302,7 +424,11 @@ fn averaging_matrix<T: Element>(out: usize, n: usize) -> Tensor<T> {
 
 /// Adaptive average pooling to (oh, ow), as `torch.nn.functional.adaptive_avg_pool2d`.
 #[track_caller]
-pub fn adaptive_avg_pool2d<T: Element>(x: &Var<T>, out: (usize, usize)) -> Result<Var<T>> {
+pub fn try_adaptive_avg_pool2d<T: Element>(
+    x: &Var<T>,
+    output_size: impl Into<Size2>,
+) -> Result<Var<T>> {
+    let out: (usize, usize) = output_size.into().into();
     let op = "adaptive_avg_pool2d";
     let (_, _, h, w) = nchw(op, x)?;
     if out.0 == 0 || out.1 == 0 || h == 0 || w == 0 {
@@ -318,9 +444,19 @@ pub fn adaptive_avg_pool2d<T: Element>(x: &Var<T>, out: (usize, usize)) -> Resul
     try_numel(op, &[n, c, out.0, out.1])?;
     let ph = Var::constant(averaging_matrix::<T>(out.0, h));
     let pw = Var::constant(averaging_matrix::<T>(out.1, w));
-    ph.try_matmul(x)?.try_matmul_t(&pw, false, true)
+    ph.try_matmul(x)?
+        .try_matmul_t(&pw, crate::matmul::Transpose::Second)
 }
 
+/// Adaptive average pooling as [`try_adaptive_avg_pool2d`].
+///
+/// # Panics
+///
+/// With the error [`try_adaptive_avg_pool2d`] returns, at the caller's line.
+#[track_caller]
+pub fn adaptive_avg_pool2d<T: Element>(x: &Var<T>, output_size: impl Into<Size2>) -> Var<T> {
+    chainrule_tape::error::or_panic(try_adaptive_avg_pool2d(x, output_size))
+}
 
 #[cfg(feature = "strategies")]
 fn adaptive_avg_pool2d_cases() -> Vec<OpCase> {

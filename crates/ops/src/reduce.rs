@@ -1,9 +1,11 @@
 //! Reductions over axes: sum, mean, max, min (with keepdim), and over all
 //! elements. Each op's registry cases follow it.
 
+use crate::helpers::arg_extreme;
+use crate::indexing::Indices;
 use crate::VarOps;
 use chainrule_tape::error::{Error, Result};
-use chainrule_tape::shape::{fmt_shape, normalize_axes, reduced_shape, Shape};
+use chainrule_tape::shape::{fmt_shape, normalize_axes, normalize_axis, reduced_shape, Shape};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
 use smallvec::smallvec;
 
@@ -232,6 +234,37 @@ fn extreme_cases() -> Vec<OpCase> {
     ]
 }
 
+/// `torch.max(x, dim, keepdim)` / `torch.min(x, dim, keepdim)`: the
+/// extremum along `dim` and its index (the first on ties; NaN counts as
+/// the extremum and propagates, as in PyTorch). The values are a gather at
+/// the indices, so the gradient goes to the chosen element only
+/// (∂/∂x = scatter of G to the index), unlike [`extreme`], which splits it
+/// among ties as `torch.amax` does.
+#[track_caller]
+pub(crate) fn extreme_dim<T: Element>(
+    x: &Var<T>,
+    dim: isize,
+    keepdim: bool,
+    max: bool,
+) -> Result<(Var<T>, Indices)> {
+    let name = if max { "max_dim" } else { "min_dim" };
+    if x.shape().is_empty() {
+        // A 0-d value: dim 0 or −1 selects it, as PyTorch.
+        normalize_axis(name, dim, 1)?;
+        return Ok((x.clone(), Indices::new(Vec::new(), vec![0])?));
+    }
+    let a = normalize_axis(name, dim, x.shape().len())?;
+    let idx = arg_extreme(x.value(), dim, max, name)?;
+    let mut kept = idx.shape.clone();
+    kept.insert(a, 1);
+    let kept = Indices::new(kept, idx.data.clone())?;
+    let values = crate::indexing::gather(x, a as isize, &kept)?;
+    if keepdim {
+        Ok((values, kept))
+    } else {
+        Ok((values.try_squeeze(Some(a as isize))?, idx))
+    }
+}
 
 /// max_dim's and min_dim's cases (the values; the indices are constants),
 /// on distinct values so the chosen element is unique.
@@ -256,5 +289,11 @@ fn extreme_dim_cases() -> Vec<OpCase> {
 /// This family's registry cases.
 #[cfg(feature = "strategies")]
 pub(crate) fn cases() -> Vec<OpCase> {
-    [sum_cases(), mean_cases(), extreme_cases(), extreme_dim_cases()].concat()
+    [
+        sum_cases(),
+        mean_cases(),
+        extreme_cases(),
+        extreme_dim_cases(),
+    ]
+    .concat()
 }

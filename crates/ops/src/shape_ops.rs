@@ -190,7 +190,7 @@ impl<T: Element> Op<T> for Concat {
 
 /// Joins tensors along an existing axis (`torch.cat`).
 #[track_caller]
-pub fn concat<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
+pub fn try_concat<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
     let first = xs
         .first()
         .ok_or_else(|| Error::argument("concat", "nothing to concatenate"))?;
@@ -227,6 +227,10 @@ pub fn concat<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
     Var::from_op(Concat { axis: a }, xs, Tensor::from_vec(&out_shape, data))
 }
 
+panicking_twin!(
+    /// As [`try_concat`].
+    concat / try_concat[T: Element](xs: &[&Var<T>], axis: isize) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn concat_cases() -> Vec<OpCase> {
@@ -237,9 +241,10 @@ fn concat_cases() -> Vec<OpCase> {
         |v| try_concat(&[&v[0], &v[1], &v[2]], 1)
     )]
 }
+
 /// Joins tensors of equal shape along a new axis (`torch.stack`).
 #[track_caller]
-pub fn stack<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
+pub fn try_stack<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
     let first = xs
         .first()
         .ok_or_else(|| Error::argument("stack", "nothing to stack"))?;
@@ -259,8 +264,13 @@ pub fn stack<T: Element>(xs: &[&Var<T>], axis: isize) -> Result<Var<T>> {
         .map(|x| unsqueeze(x, a as isize))
         .collect::<Result<_>>()?;
     let refs: Vec<&Var<T>> = expanded.iter().collect();
-    concat(&refs, a as isize)
+    try_concat(&refs, a as isize)
 }
+
+panicking_twin!(
+    /// As [`try_stack`].
+    stack / try_stack[T: Element](xs: &[&Var<T>], axis: isize) -> Var<T>
+);
 
 #[cfg(feature = "strategies")]
 fn stack_cases() -> Vec<OpCase> {

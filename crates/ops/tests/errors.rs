@@ -1,7 +1,7 @@
 //! Every op's errors: typed kind, a message naming the op and the shapes, and
 //! a panicking form that reports the same message at the caller's line.
 
-use chainrule_ops::VarOps;
+use chainrule_ops::{Transpose, VarOps};
 use chainrule_tape::{ErrorKind, Graph, Tensor, Var};
 
 fn z(shape: &[usize]) -> Var<f64> {
@@ -38,7 +38,7 @@ fn matmul_names_both_shapes_and_the_inner_dimensions() {
         e.to_string(),
         "matmul: [] x [2]: both operands need at least 1 dimension"
     );
-    let e = err(z(&[3]).try_matmul_t(&z(&[3, 2]), false, false));
+    let e = err(z(&[3]).try_matmul_t(&z(&[3, 2]), Transpose::Neither));
     assert_eq!(
         e.to_string(),
         "matmul: [3] x [3, 2]: both operands need at least 2 dimensions"

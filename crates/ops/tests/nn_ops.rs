@@ -30,8 +30,7 @@ fn softmax_family_and_losses_stay_finite_at_plus_minus_1000() {
         &x,
         &Indices::vector(vec![1, 0]),
         &ClassLossOptions::default(),
-    )
-    .unwrap();
+    );
     assert!((ce.item() - 2000.0).abs() < 1e-9, "{}", ce.item());
     let total = &(&(&sm.sum_all() + &lsm.sum_all()) + &lse.sum_all()) + &ce;
     let [dx] = grad(&total, [&x], false);
@@ -39,8 +38,8 @@ fn softmax_family_and_losses_stay_finite_at_plus_minus_1000() {
 
     let y = g.leaf(Tensor::from_vec([3], vec![1.0, 0.0, 1.0]));
     let logits = g.leaf(Tensor::from_vec([3], vec![-1000.0, -1000.0, 1000.0]));
-    let bce =
-        loss::binary_cross_entropy_with_logits(&logits, &y, None, None, Reduction::Sum).unwrap();
+    let bce = loss::try_binary_cross_entropy_with_logits(&logits, &y, None, None, Reduction::Sum)
+        .unwrap();
     assert!((bce.item() - 1000.0).abs() < 1e-9, "{}", bce.item());
     let [dl] = grad(&bce, [&logits], false);
     assert_eq!(dl.value().data(), &[-1.0, 0.0, 0.0]);
@@ -48,7 +47,7 @@ fn softmax_family_and_losses_stay_finite_at_plus_minus_1000() {
     // Probabilities of exactly 0 and 1: the logs are clamped at −100, as PyTorch.
     let p = g.leaf(Tensor::from_vec([2], vec![0.0, 1.0]));
     let t = Var::constant(Tensor::from_vec([2], vec![1.0, 0.0]));
-    let b = loss::binary_cross_entropy(&p, &t, None, Reduction::Sum).unwrap();
+    let b = loss::try_binary_cross_entropy(&p, &t, None, Reduction::Sum).unwrap();
     assert_eq!(b.item(), 200.0);
 }
 
@@ -78,7 +77,7 @@ fn max_pool_routes_a_tie_to_the_first_maximum() {
             dilation: (1, 1),
         },
     );
-    let [dx] = grad(&y.unwrap().sum_all(), [&x], false);
+    let [dx] = grad(&y.sum_all(), [&x], false);
     assert_eq!(dx.value().data(), &[1.0, 0.0, 0.0, 0.0]);
 }
 
@@ -147,7 +146,7 @@ fn max_pool_fast_paths_agree_with_a_naive_scan_including_ties_and_nan() {
         };
         let g = Graph::new();
         let x = g.leaf(Tensor::from_vec([n, c, h, w], data.clone()));
-        let y = max_pool2d(&x, win).unwrap();
+        let y = try_max_pool2d(&x, win).unwrap();
         let expected = reference_max_pool(&data, (h, w), win);
         let got = y.value().data();
         assert_eq!(got.len(), expected.len(), "{win:?}");
@@ -173,13 +172,13 @@ fn dropout_zeroes_a_fraction_p_scales_survivors_and_repeats_with_the_seed() {
     let g = Graph::new();
     let x = g.leaf(Tensor::<f64>::ones([n]));
     let p = 0.3;
-    let y = dropout(&x, p, true, &mut StdRng::seed_from_u64(5)).unwrap();
+    let y = try_dropout(&x, p, true, &mut StdRng::seed_from_u64(5)).unwrap();
     let zeros = y.value().data().iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;
     // Binomial: σ = √(p(1−p)/n) ≈ 1.45e-3; 5σ ≈ 7.2e-3.
     assert!((zeros - p).abs() < 7.2e-3, "{zeros}");
     let scale = 1.0 / (1.0 - p);
     assert!(y.value().data().iter().all(|&v| v == 0.0 || v == scale));
-    let again = dropout(&x, p, true, &mut StdRng::seed_from_u64(5)).unwrap();
+    let again = try_dropout(&x, p, true, &mut StdRng::seed_from_u64(5)).unwrap();
     assert_eq!(y.value().data(), again.value().data());
     let [dx] = grad(&y.sum_all(), [&x], false);
     assert_eq!(
@@ -187,33 +186,47 @@ fn dropout_zeroes_a_fraction_p_scales_survivors_and_repeats_with_the_seed() {
         y.value().data(),
         "the gradient is the scaled mask"
     );
-    let eval = dropout(&x, p, false, &mut StdRng::seed_from_u64(5)).unwrap();
+    let eval = try_dropout(&x, p, false, &mut StdRng::seed_from_u64(5)).unwrap();
     assert_eq!(eval.value().data(), x.value().data());
-    assert!(dropout(&x, 1.5, true, &mut StdRng::seed_from_u64(5)).is_err());
+    assert!(try_dropout(&x, 1.5, true, &mut StdRng::seed_from_u64(5)).is_err());
 }
 
 #[test]
-fn batch_norm_returns_the_batch_mean_and_unbiased_variance() {
+fn batch_norm_updates_running_stats_with_the_batch_mean_and_unbiased_variance() {
     let g = Graph::<f64>::new();
     // Channel 0 holds 1, 2, 3, 6 over (N = 2, L = 2); channel 1 holds 0, 0, 4, 4.
     let x = g.leaf(Tensor::from_vec(
         [2, 2, 2],
         vec![1.0, 2.0, 0.0, 0.0, 3.0, 6.0, 4.0, 4.0],
     ));
-    let out = batch_norm(&x, None, None, None, 1e-5).unwrap();
-    assert_eq!(out.batch_mean.unwrap().data(), &[3.0, 2.0]);
+    // momentum 1: the running statistics become the batch's.
+    let (mut rm, mut rv) = (Tensor::zeros([2]), Tensor::ones([2]));
+    try_batch_norm(
+        &x,
+        Some(&mut rm),
+        Some(&mut rv),
+        None,
+        None,
+        true,
+        1.0,
+        1e-5,
+    )
+    .unwrap();
+    assert_eq!(rm.data(), &[3.0, 2.0]);
     // Unbiased: Σ(x − μ)²/(n − 1) = (4 + 1 + 0 + 9)/3 and 16/3.
-    let var = out.batch_var.unwrap();
+    let var = rv;
     assert!(
         (var.data()[0] - 14.0 / 3.0).abs() < 1e-12 && (var.data()[1] - 16.0 / 3.0).abs() < 1e-12
     );
     // Eval mode uses the given statistics: (x − m)/√(v + ε).
-    let (m, v) = (
+    let (mut m, mut v) = (
         Tensor::from_vec([2], vec![1.0, 0.0]),
         Tensor::from_vec([2], vec![3.0, 1.0]),
     );
-    let eval = batch_norm(&x, Some((&m, &v)), None, None, 0.0).unwrap();
-    assert!((eval.output.value().data()[4] - 2.0 / 3f64.sqrt()).abs() < 1e-12);
+    let eval = batch_norm(&x, Some(&mut m), Some(&mut v), None, None, false, 0.1, 0.0);
+    assert!((eval.value().data()[4] - 2.0 / 3f64.sqrt()).abs() < 1e-12);
+    // Eval mode leaves the statistics alone.
+    assert_eq!((m.data(), v.data()), (&[1.0, 0.0][..], &[3.0, 1.0][..]));
 }
 
 fn err_of<T>(r: chainrule_tape::error::Result<T>) -> chainrule_tape::Error {
@@ -233,13 +246,13 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
         e.to_string(),
         "gather: index 3 is out of range for dimension 1 (size 3) of [2, 3]"
     );
-    let e = err_of(x.try_index_select(0, &[2]));
+    let e = err_of(x.try_index_select(0, &Indices::from([2])));
     assert!(
         e.to_string()
             .starts_with("index_select: index 2 is out of range"),
         "{e}"
     );
-    let e = err_of(loss::cross_entropy(
+    let e = err_of(loss::try_cross_entropy(
         &x,
         &Indices::vector(vec![0, 5]),
         &ClassLossOptions::default(),
@@ -248,7 +261,7 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
         e.to_string(),
         "cross_entropy: target class 5 is out of range for 3 classes"
     );
-    let e = err_of(loss::cross_entropy(
+    let e = err_of(loss::try_cross_entropy(
         &x,
         &Indices::vector(vec![0]),
         &ClassLossOptions::default(),
@@ -257,7 +270,7 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
         e.to_string(),
         "cross_entropy: 1 targets for 2 rows of logits"
     );
-    let e = err_of(concat(&[&x, &g.leaf(Tensor::zeros([3, 3]))], 1));
+    let e = err_of(try_concat(&[&x, &g.leaf(Tensor::zeros([3, 3]))], 1));
     assert_eq!(
         e.to_string(),
         "concat: [2, 3] and [3, 3] differ outside dimension 1"
@@ -267,26 +280,31 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
 
     let img = g.leaf(Tensor::<f64>::zeros([1, 2, 4, 4]));
     let w = g.leaf(Tensor::zeros([3, 2, 5, 5]));
-    let e = err_of(conv2d(&img, &w, None, (1, 1), (0, 0), (1, 1), 1));
+    let e = err_of(try_conv2d(&img, &w, None, Conv2dOptions::default()));
     assert_eq!(
         e.to_string(),
         "conv2d: kernel (5, 5) (dilation (1, 1)) is larger than the padded input 4x4"
     );
     let w3 = g.leaf(Tensor::zeros([3, 2, 3, 3]));
-    let e = err_of(conv2d(&img, &w3, None, (0, 1), (0, 0), (1, 1), 1));
+    let e = err_of(try_conv2d(
+        &img,
+        &w3,
+        None,
+        Conv2dOptions::default().stride((0, 1)),
+    ));
     assert!(
         e.to_string()
             .starts_with("conv2d: kernel (3, 3), stride (0, 1)"),
         "{e}"
     );
     let w_bad = g.leaf(Tensor::zeros([3, 3, 3, 3]));
-    let e = err_of(conv2d(&img, &w_bad, None, (1, 1), (0, 0), (1, 1), 1));
+    let e = err_of(try_conv2d(&img, &w_bad, None, Conv2dOptions::default()));
     assert_eq!(e.kind, ErrorKind::Shape);
     assert!(
         e.to_string().contains("[1, 2, 4, 4]") && e.to_string().contains("[3, 3, 3, 3]"),
         "{e}"
     );
-    let e = err_of(max_pool2d(
+    let e = err_of(try_max_pool2d(
         &img,
         Window {
             kernel: (2, 2),
@@ -300,7 +318,7 @@ fn bad_shapes_indices_and_geometry_are_errors_that_name_the_op() {
             .starts_with("max_pool2d: padding (2, 2) must be at most half"),
         "{e}"
     );
-    let e = err_of(avg_pool2d(&x, Window::square(2), true));
+    let e = err_of(try_avg_pool2d(&x, 2));
     assert_eq!(
         e.to_string(),
         "avg_pool2d: expected [N, C, H, W], got [2, 3]"
@@ -320,9 +338,7 @@ fn fused_batch_norm_matches_the_composed_formula_on_long_channels() {
     let b = g.leaf(Tensor::randn([3], &mut rng));
     let weights = Var::constant(Tensor::randn([4, 3, 9, 7], &mut rng));
     let eps = 1e-5;
-    let fused = batch_norm(&x, None, Some(&w), Some(&b), eps)
-        .unwrap()
-        .output;
+    let fused = batch_norm(&x, None, None, Some(&w), Some(&b), true, 0.1, eps);
     let axes = [0isize, 2, 3];
     let mean = x.try_mean(&axes, true).unwrap();
     let centered = x.try_sub(&mean).unwrap();

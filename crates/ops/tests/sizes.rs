@@ -3,7 +3,10 @@
 //! is an `Overflow` error, never a wrapped count that unsafe code trusts.
 //! Empty batches (N = 0) are valid input and give empty results, as in PyTorch.
 
-use chainrule_ops::{avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d, VarOps, Window};
+use chainrule_ops::{
+    conv_transpose2d, try_avg_pool2d, try_conv1d, try_conv2d, try_conv_transpose2d, try_max_pool2d,
+    Conv1dOptions, Conv2dOptions, ConvTranspose2dOptions, Pool2dOptions, VarOps, Window,
+};
 use chainrule_tape::{ErrorKind, Graph, Result, Tensor, Var};
 
 const HALF: usize = 1 << 63;
@@ -106,13 +109,13 @@ fn padding_concat_and_one_hot_sizes_are_checked() {
     // overflow the sum itself.
     let g = Graph::new();
     let y = g.input(Tensor::<f64>::try_from_vec([0, 1 << 59], vec![]).unwrap());
-    let e = err(chainrule_ops::concat(&[&y, &y], 1));
+    let e = err(chainrule_ops::try_concat(&[&y, &y], 1));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
     let y = g.input(Tensor::<f64>::try_from_vec([0, (1 << 60) - 1], vec![]).unwrap());
-    let e = err(chainrule_ops::concat(&[&y; 17], 1));
+    let e = err(chainrule_ops::try_concat(&[&y; 17], 1));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
     let idx = chainrule_ops::Indices::vector(vec![0, 1]);
-    let e = err(chainrule_ops::one_hot::<f32>(&idx, HALF));
+    let e = err(chainrule_ops::try_one_hot::<f32>(&idx, HALF));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
 }
 
@@ -121,13 +124,23 @@ fn convolution_and_pooling_geometry_is_checked_not_wrapped() {
     let (_g, x) = leaf(&[1, 1, 4, 4]);
     let (_h, w) = leaf(&[1, 1, 3, 3]);
     // 2p overflows.
-    let e = err(conv2d(&x, &w, None, (1, 1), (HALF, 0), (1, 1), 1));
+    let e = err(try_conv2d(
+        &x,
+        &w,
+        None,
+        Conv2dOptions::default().padding((HALF, 0)),
+    ));
     assert!(
         matches!(e.kind, ErrorKind::Overflow | ErrorKind::Argument),
         "{e}"
     );
     // d(k − 1) overflows.
-    let e = err(conv2d(&x, &w, None, (1, 1), (0, 0), (HALF, 1), 1));
+    let e = err(try_conv2d(
+        &x,
+        &w,
+        None,
+        Conv2dOptions::default().dilation((HALF, 1)),
+    ));
     assert!(
         matches!(e.kind, ErrorKind::Overflow | ErrorKind::Argument),
         "{e}"
@@ -135,18 +148,19 @@ fn convolution_and_pooling_geometry_is_checked_not_wrapped() {
     // groups · C_in/groups overflows back to C.
     let (_k, w1) = leaf(&[2, 2, 1, 1]);
     let (_l, x2) = leaf(&[1, 2, 2, 2]);
-    let e = err(conv2d(&x2, &w1, None, (1, 1), (0, 0), (1, 1), HALF + 1));
+    let e = err(try_conv2d(
+        &x2,
+        &w1,
+        None,
+        Conv2dOptions::default().groups(HALF + 1),
+    ));
     assert_eq!(e.kind, ErrorKind::Shape, "{e}");
     // A huge stride in the transposed convolution.
-    let e = err(conv_transpose2d(
+    let e = err(try_conv_transpose2d(
         &x,
         &w,
         None,
-        (HALF, 1),
-        (0, 0),
-        (0, 0),
-        (1, 1),
-        1,
+        ConvTranspose2dOptions::default().stride((HALF, 1)),
     ));
     assert!(
         matches!(e.kind, ErrorKind::Overflow | ErrorKind::Argument),
@@ -158,8 +172,8 @@ fn convolution_and_pooling_geometry_is_checked_not_wrapped() {
         padding: (usize::MAX, 0),
         dilation: (1, 1),
     };
-    assert_eq!(err(max_pool2d(&x, huge)).kind, ErrorKind::Argument);
-    assert_eq!(err(avg_pool2d(&x, huge, true)).kind, ErrorKind::Argument);
+    assert_eq!(err(try_max_pool2d(&x, huge)).kind, ErrorKind::Argument);
+    assert_eq!(err(try_avg_pool2d(&x, huge)).kind, ErrorKind::Argument);
 }
 
 #[test]
@@ -173,8 +187,8 @@ fn pooling_an_empty_image_is_an_error_not_a_panic() {
         padding: (1, 1),
         dilation: (1, 1),
     };
-    assert_eq!(err(max_pool2d(&x, win)).kind, ErrorKind::Shape);
-    assert_eq!(err(avg_pool2d(&x, win, true)).kind, ErrorKind::Shape);
+    assert_eq!(err(try_max_pool2d(&x, win)).kind, ErrorKind::Shape);
+    assert_eq!(err(try_avg_pool2d(&x, win)).kind, ErrorKind::Shape);
 }
 
 /// An empty batch goes through every convolution and pooling op, forward
@@ -184,7 +198,7 @@ fn pooling_an_empty_image_is_an_error_not_a_panic() {
 fn an_empty_batch_gives_an_empty_result() {
     let (_g, w) = leaf(&[4, 3, 3, 3]);
     let x = w.graph().unwrap().leaf(Tensor::<f64>::zeros([0, 3, 8, 8]));
-    let y = conv2d(&x, &w, None, (1, 1), (1, 1), (1, 1), 1).unwrap();
+    let y = try_conv2d(&x, &w, None, Conv2dOptions::default().padding(1)).unwrap();
     assert_eq!(y.shape(), &[0, 4, 8, 8]);
     y.sum_all().backward();
     let gw = w.grad().unwrap();
@@ -194,37 +208,60 @@ fn an_empty_batch_gives_an_empty_result() {
     let (_h, w1) = leaf(&[2, 3, 3]);
     let x1 = Graph::new().input(Tensor::<f64>::zeros([0, 3, 10]));
     assert_eq!(
-        conv1d(&x1, &w1, None, 1, 0, 1, 1).unwrap().shape(),
+        try_conv1d(&x1, &w1, None, Conv1dOptions::default())
+            .unwrap()
+            .shape(),
         &[0, 2, 8]
     );
 
     let (_k, wt) = leaf(&[3, 2, 3, 3]);
     let xt = Graph::new().input(Tensor::<f64>::zeros([0, 3, 4, 4]));
-    let yt = conv_transpose2d(&xt, &wt, None, (2, 2), (1, 1), (1, 1), (1, 1), 1).unwrap();
+    let yt = try_conv_transpose2d(
+        &xt,
+        &wt,
+        None,
+        ConvTranspose2dOptions::default()
+            .stride(2)
+            .padding(1)
+            .output_padding(1),
+    )
+    .unwrap();
     assert_eq!(yt.shape(), &[0, 2, 8, 8]);
 
     let xp = Graph::new().leaf(Tensor::<f64>::zeros([0, 2, 6, 6]));
     assert_eq!(
-        avg_pool2d(&xp, Window::square(2), true).unwrap().shape(),
+        try_avg_pool2d(&xp, Pool2dOptions::new(2).stride(1))
+            .unwrap()
+            .shape(),
         &[0, 2, 5, 5]
     );
-    let m = max_pool2d(&xp, Window::square(2)).unwrap();
+    let m = try_max_pool2d(&xp, Pool2dOptions::new(2).stride(1)).unwrap();
     assert_eq!(m.shape(), &[0, 2, 5, 5]);
     m.sum_all().backward();
     assert_eq!(xp.grad().unwrap().shape(), &[0, 2, 6, 6]);
 
     let xa = Graph::new().leaf(Tensor::<f64>::zeros([0, 2, 6, 6]));
-    avg_pool2d(&xa, Window::square(3), false)
-        .unwrap()
-        .sum_all()
-        .backward();
+    try_avg_pool2d(
+        &xa,
+        Pool2dOptions::new(3).stride(1).count_include_pad(false),
+    )
+    .unwrap()
+    .sum_all()
+    .backward();
     assert_eq!(xa.grad().unwrap().shape(), &[0, 2, 6, 6]);
     let gt = wt.graph().unwrap();
     let xt = gt.leaf(Tensor::<f64>::zeros([0, 3, 4, 4]));
-    conv_transpose2d(&xt, &wt, None, (2, 2), (1, 1), (1, 1), (1, 1), 1)
-        .unwrap()
-        .sum_all()
-        .backward();
+    conv_transpose2d(
+        &xt,
+        &wt,
+        None,
+        ConvTranspose2dOptions::default()
+            .stride(2)
+            .padding(1)
+            .output_padding(1),
+    )
+    .sum_all()
+    .backward();
     assert_eq!(xt.grad().unwrap().shape(), &[0, 3, 4, 4]);
     assert!(wt.grad().unwrap().data().iter().all(|&v| v == 0.0));
 }
@@ -236,7 +273,7 @@ fn an_unobtainable_buffer_is_an_error_not_an_abort() {
     let e = err(Tensor::<f64>::try_full([1 << 59], 0.0));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
     let idx = chainrule_ops::Indices::vector(vec![0]);
-    let e = err(chainrule_ops::one_hot::<f64>(&idx, 1 << 52));
+    let e = err(chainrule_ops::try_one_hot::<f64>(&idx, 1 << 52));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
     let (_g, x) = leaf(&[1, 1, 1, 1]);
     // 2²⁸ × 2²⁸ taps over a one-pixel image: the columns cannot be allocated.
@@ -246,7 +283,7 @@ fn an_unobtainable_buffer_is_an_error_not_an_abort() {
         padding: (1 << 27, 1 << 27),
         dilation: (1, 1),
     };
-    let e = err(avg_pool2d(&x, win, true));
+    let e = err(try_avg_pool2d(&x, win));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
     // Kernel taps that overflow usize before the columns are sized.
     let win = Window {
@@ -255,10 +292,10 @@ fn an_unobtainable_buffer_is_an_error_not_an_abort() {
         padding: (1 << 62, 1 << 62),
         dilation: (1, 1),
     };
-    let e = err(avg_pool2d(&x, win, true));
+    let e = err(try_avg_pool2d(&x, win));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
     let (_h, y) = leaf(&[1, 1, 4, 4]);
-    let e = err(chainrule_ops::adaptive_avg_pool2d(&y, (1 << 62, 1)));
+    let e = err(chainrule_ops::try_adaptive_avg_pool2d(&y, (1 << 62, 1)));
     assert_eq!(e.kind, ErrorKind::Overflow, "{e}");
 }
 
@@ -283,9 +320,12 @@ fn axis_ops_on_a_0d_tensor_are_errors_not_panics() {
     let x = g.leaf(Tensor::scalar(3.0f64));
     assert_eq!(err(x.try_squeeze(Some(0))).kind, ErrorKind::Axis);
     assert_eq!(err(x.try_slice(0, 0, 1, 1)).kind, ErrorKind::Axis);
-    assert_eq!(err(x.try_index_select(0, &[0])).kind, ErrorKind::Axis);
     assert_eq!(
-        err(chainrule_ops::concat(&[&x, &x], 0)).kind,
+        err(x.try_index_select(0, &chainrule_ops::Indices::from([0]))).kind,
+        ErrorKind::Axis
+    );
+    assert_eq!(
+        err(chainrule_ops::try_concat(&[&x, &x], 0)).kind,
         ErrorKind::Axis
     );
     assert!(x.try_split(1, 0).is_err());
@@ -300,7 +340,13 @@ fn extreme_but_consistent_geometry_computes_or_refuses_without_panicking() {
     let (g, x) = leaf(&[1, 1, 5, 4]);
     let w = g.leaf(Tensor::from_vec([1, 1, 1, 1], vec![2.0f64]));
     // Padding 2⁶⁰ with stride 2⁶³: the one output position reads padding only.
-    let y = conv2d(&x, &w, None, (HALF, HALF), (1 << 60, 1 << 60), (1, 1), 1).unwrap();
+    let y = try_conv2d(
+        &x,
+        &w,
+        None,
+        Conv2dOptions::default().stride(HALF).padding(1 << 60),
+    )
+    .unwrap();
     assert_eq!(y.shape(), &[1, 1, 1, 1]);
     assert_eq!(y.item(), 0.0);
     let row = g.leaf(Tensor::from_vec([1, 1, 1, 3], vec![1.0f64, 2.0, 3.0]));
@@ -310,7 +356,7 @@ fn extreme_but_consistent_geometry_computes_or_refuses_without_panicking() {
         padding: (1, 0),
         dilation: (2, 1),
     };
-    let e = err(max_pool2d(&row, win));
+    let e = err(try_max_pool2d(&row, win));
     assert_eq!(e.kind, ErrorKind::Argument);
     assert!(e.to_string().contains("covers only padding"), "{e}");
     // A huge padded kernel visits only the pixels under it (no 2⁶² loop).
@@ -320,7 +366,7 @@ fn extreme_but_consistent_geometry_computes_or_refuses_without_panicking() {
         padding: (1 << 60, 0),
         dilation: (1, 1),
     };
-    let m = max_pool2d(&row, big).unwrap();
+    let m = try_max_pool2d(&row, big).unwrap();
     assert_eq!(m.shape(), &[1, 1, 2, 3]);
 }
 

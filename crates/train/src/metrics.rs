@@ -6,7 +6,7 @@ use super::EpochRecord;
 use crate::data::{DataLoader, InMemory, Regime};
 use crate::nn::state::write_atomically;
 use crate::nn::Module;
-use crate::ops::{argmax, loss, ClassLossOptions};
+use crate::ops::{loss, try_argmax, ClassLossOptions};
 use crate::tape::{no_grad, Graph};
 use image::codecs::png::PngEncoder;
 use image::{ColorType, ImageEncoder};
@@ -54,8 +54,8 @@ pub fn evaluate<M: Module<f32> + ?Sized>(
         for b in DataLoader::new(data, Regime::MiniBatch(batch)).in_order() {
             let g = Graph::new();
             let logits = model.try_forward(&g, &g.input(b.x))?;
-            total_loss += loss::cross_entropy(&logits, &b.y, &sum)?.item() as f64;
-            let pred = argmax(logits.value(), 1)?;
+            total_loss += loss::try_cross_entropy(&logits, &b.y, &sum)?.item() as f64;
+            let pred = try_argmax(logits.value(), 1)?;
             confusion.grow(logits.value().shape().last().copied().unwrap_or(0));
             for (&t, &p) in b.y.data.iter().zip(&pred.data) {
                 confusion.add(t, p);

@@ -7,7 +7,7 @@ use crate::data::transform::{random_crop, random_horizontal_flip};
 use crate::data::{Batch, DataLoader, InMemory, Regime};
 use crate::nn::state::state_dict;
 use crate::nn::Module;
-use crate::ops::{argmax, loss, ClassLossOptions};
+use crate::ops::{loss, try_argmax, ClassLossOptions};
 use crate::optim::{clip_grad_norm, ClipGradNormOptions, Optimizer, Schedule, Scheduler};
 use crate::tape::{Graph, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -524,7 +524,7 @@ impl Trainer {
         };
         let g = Graph::new();
         let logits = model.try_forward(&g, &g.input(batch.x))?;
-        let l = loss::cross_entropy(&logits, &batch.y, &options)?;
+        let l = loss::try_cross_entropy(&logits, &batch.y, &options)?;
         let loss = l.item() as f64;
         if !loss.is_finite() {
             return Err(TrainError::Diverged {
@@ -538,7 +538,7 @@ impl Trainer {
         }
         opt.step()?;
         opt.zero_grad();
-        let pred = argmax(logits.value(), 1)?;
+        let pred = try_argmax(logits.value(), 1)?;
         let correct = pred
             .data
             .iter()

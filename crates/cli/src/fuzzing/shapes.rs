@@ -6,7 +6,8 @@
 
 use super::ByteReader;
 use chainrule::ops::{
-    avg_pool2d, concat, conv2d, conv_transpose2d, max_pool2d, one_hot, Indices, VarOps, Window,
+    try_avg_pool2d, try_concat, try_conv2d, try_conv_transpose2d, try_max_pool2d, try_one_hot,
+    Conv2dOptions, ConvTranspose2dOptions, Indices, Pool2dOptions, VarOps, Window,
 };
 use chainrule::tape::shape::{broadcast_shapes, extent};
 use chainrule::tape::{BackwardOptions, Graph, Result, Tensor, Var};
@@ -97,24 +98,41 @@ fn apply(r: &mut ByteReader<'_>, x: &Var<f64>, y: &Var<f64>) -> Result<Var<f64>>
         3 => x.try_broadcast_to(&shape(r)),
         4 => x.try_repeat(&shape(r)),
         5 => x.try_pad(&shape(r), 0.5),
-        6 => concat(&[x, y], axis(r)),
+        6 => try_concat(&[x, y], axis(r)),
         7 => x.try_sum(&[axis(r)], r.byte().is_multiple_of(2)),
         8 => x.try_permute(&[small(r), small(r), small(r), small(r)][..x.shape().len().min(4)]),
         9 => x.try_expand(&[size(r) as isize, -1, size(r) as isize]),
         10 => x.try_slice(axis(r), size(r), size(r), size(r)),
-        11 => max_pool2d(x, window(r)),
-        12 => avg_pool2d(x, window(r), r.byte().is_multiple_of(2)),
+        11 => try_max_pool2d(x, window(r)),
+        12 => {
+            let options = Pool2dOptions::from(window(r));
+            try_avg_pool2d(x, options.count_include_pad(r.byte().is_multiple_of(2)))
+        }
         13 => {
             let (s, p, d) = ((size(r), size(r)), (size(r), size(r)), (size(r), size(r)));
-            conv2d(x, y, None, s, p, d, size(r))
+            let options = Conv2dOptions {
+                stride: s.into(),
+                padding: p.into(),
+                dilation: d.into(),
+                groups: size(r),
+            };
+            try_conv2d(x, y, None, options)
         }
         14 => {
             let (s, p, d) = ((size(r), size(r)), (size(r), size(r)), (size(r), size(r)));
-            conv_transpose2d(x, y, None, s, p, (small(r), small(r)), d, size(r))
+            let output_padding = (small(r), small(r));
+            let options = ConvTranspose2dOptions {
+                stride: s.into(),
+                padding: p.into(),
+                output_padding: output_padding.into(),
+                dilation: d.into(),
+                groups: size(r),
+            };
+            try_conv_transpose2d(x, y, None, options)
         }
         _ => {
             let idx = Indices::vector(vec![small(r), small(r)]);
-            one_hot::<f64>(&idx, size(r)).map(Var::constant)
+            try_one_hot::<f64>(&idx, size(r)).map(Var::constant)
         }
     }
 }
