@@ -227,6 +227,46 @@ impl<T: Element> Lbfgs<T> {
         st.d = r;
     }
 
+    /// Moves θ along d by the step a strong-Wolfe line search accepts
+    /// (its first trial is the current t); returns the loss and gradient
+    /// there and the closure evaluations the search took.
+    fn wolfe_move(
+        &mut self,
+        closure: &mut impl FnMut() -> Result<f64>,
+        loss: f64,
+        grad: &[f64],
+        gtd: f64,
+    ) -> Result<(f64, Vec<f64>, usize)> {
+        let x0: Vec<Tensor<T>> = self.params.iter().map(|p| p.value()).collect();
+        let direction = self.state.d.clone();
+        let start = LinePoint {
+            t: 0.0,
+            f: loss,
+            g: grad.to_vec(),
+            gtd,
+        };
+        // φ(t): move to x0 + t·d, evaluate, and move back to x0.
+        let evaluate = |t: f64| -> Result<(f64, Vec<f64>)> {
+            self.add_to_params(t, &direction);
+            let value = closure();
+            let g = self.flat_grad();
+            for (p, v) in self.params.iter().zip(&x0) {
+                p.set_value(v.clone());
+            }
+            Ok((value?, g))
+        };
+        let (accepted, n) = strong_wolfe(
+            evaluate,
+            &direction,
+            start,
+            self.state.t,
+            &WolfeSettings::default(),
+        )?;
+        self.state.t = accepted.t;
+        self.add_to_params(self.state.t, &direction);
+        Ok((accepted.f, accepted.g, n))
+    }
+
     /// Runs up to `max_iter` iterations and returns the loss at the start.
     pub fn step(&mut self, mut closure: impl FnMut() -> Result<f64>) -> Result<f64> {
         let c = self.config;
@@ -258,35 +298,8 @@ impl<T: Element> Lbfgs<T> {
             }
             let mut optimal = false;
             if c.line_search_fn == Some(LineSearchFn::StrongWolfe) {
-                let x0: Vec<Tensor<T>> = self.params.iter().map(|p| p.value()).collect();
-                let direction = self.state.d.clone();
-                let start = LinePoint {
-                    t: 0.0,
-                    f: loss,
-                    g: grad.clone(),
-                    gtd,
-                };
-                // φ(t): move to x0 + t·d, evaluate, and move back to x0.
-                let evaluate = |t: f64| -> Result<(f64, Vec<f64>)> {
-                    self.add_to_params(t, &direction);
-                    let value = closure();
-                    let g = self.flat_grad();
-                    for (p, v) in self.params.iter().zip(&x0) {
-                        p.set_value(v.clone());
-                    }
-                    Ok((value?, g))
-                };
-                let (accepted, n) = strong_wolfe(
-                    evaluate,
-                    &direction,
-                    start,
-                    self.state.t,
-                    &WolfeSettings::default(),
-                )?;
-                self.state.t = accepted.t;
-                self.add_to_params(self.state.t, &direction);
-                loss = accepted.f;
-                grad = accepted.g;
+                let (l, g, n) = self.wolfe_move(&mut closure, loss, &grad, gtd)?;
+                (loss, grad) = (l, g);
                 optimal = max_abs(&grad) <= c.tolerance_grad;
                 self.state.func_evals += n;
                 evals += n;
