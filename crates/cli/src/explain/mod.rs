@@ -16,6 +16,7 @@ mod parse;
 pub use parse::{parse, parse_number, BinOp, Expr, Func, Node, ParseError, FUNCTIONS};
 
 use crate::prelude::*;
+use crate::tape::functional::eigh;
 use crate::tape::hessian;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -512,14 +513,15 @@ fn undefined_reason(
 /// Eigenvalues (written to `out`) and the verdict for a finite Hessian.
 fn classify(out: &mut String, h: &nalgebra::DMatrix<f64>, gradient: &[f64]) -> String {
     let n = h.nrows();
-    // Scaled to entries of at most 1 so the decomposition cannot overflow.
-    let scale = h.amax().max(f64::MIN_POSITIVE);
-    let Some(eigen) = nalgebra::SymmetricEigen::try_new(h / scale, f64::EPSILON, 10_000) else {
-        let _ = writeln!(out, "Eigenvalues: undefined");
-        return "undefined: the eigenvalue iteration did not converge".to_string();
+    let matrix = Tensor::from_vec([n, n], (0..n * n).map(|k| h[(k / n, k % n)]).collect());
+    // Ascending; the matrix is finite here, so only non-convergence can fail.
+    let eig = match eigh(&matrix) {
+        Ok(eigen) => eigen.eigenvalues.to_vec(),
+        Err(e) => {
+            let _ = writeln!(out, "Eigenvalues: undefined");
+            return format!("undefined: {}", e.message);
+        }
     };
-    let mut eig: Vec<f64> = eigen.eigenvalues.iter().map(|v| v * scale).collect();
-    eig.sort_by(f64::total_cmp);
     let listed: Vec<String> = eig.iter().map(|v| format!("{v:.6}")).collect();
     let _ = writeln!(out, "Eigenvalues: {}", listed.join(", "));
     let largest = eig.iter().fold(1.0f64, |m, v| m.max(v.abs()));
