@@ -250,7 +250,7 @@ impl<T: Element> Op<T> for BroadcastTo {
 }
 
 impl<T: Element> Var<T> {
-    /// `self + other` with broadcasting.
+    /// `self + other` with broadcasting. The panicking form is the operator `&a + &b`.
     #[track_caller]
     pub fn try_add(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
@@ -259,7 +259,7 @@ impl<T: Element> Var<T> {
         Var::from_op(Add, &[self, other], v)
     }
 
-    /// `self − other` with broadcasting.
+    /// `self − other` with broadcasting. The panicking form is the operator `&a - &b`.
     #[track_caller]
     pub fn try_sub(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
@@ -268,7 +268,8 @@ impl<T: Element> Var<T> {
         Var::from_op(Sub, &[self, other], v)
     }
 
-    /// `self · other` elementwise with broadcasting.
+    /// `self · other` elementwise with broadcasting. The panicking form is the
+    /// operator `&a * &b`.
     #[track_caller]
     pub fn try_mul(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self
@@ -277,7 +278,8 @@ impl<T: Element> Var<T> {
         Var::from_op(Mul, &[self, other], v)
     }
 
-    /// `self / other` elementwise with broadcasting.
+    /// `self / other` elementwise with broadcasting. The panicking form is the
+    /// operator `&a / &b`.
     #[track_caller]
     pub fn try_div(&self, other: &Var<T>) -> Result<Var<T>> {
         let v = self

@@ -525,13 +525,19 @@ fn run_hooks<T: Element>(
 impl<T: Element> Var<T> {
     /// Backpropagates from this scalar: fills `grad()` of every leaf and
     /// parameter it depends on, accumulating where a value is used more than
-    /// once, then frees the walked graph. Panics on error (see [`Var::try_backward`]).
+    /// once, then frees the walked graph.
+    ///
+    /// # Panics
+    /// At the caller's line, with the error [`Var::try_backward`] returns.
     #[track_caller]
     pub fn backward(&self) {
         crate::error::or_panic(self.try_backward(BackwardOptions::default()))
     }
 
     /// [`Var::backward`] with an explicit upstream gradient and/or `retain_graph`.
+    ///
+    /// # Panics
+    /// At the caller's line, with the error [`Var::try_backward`] returns.
     #[track_caller]
     pub fn backward_with(&self, options: BackwardOptions<T>) {
         crate::error::or_panic(self.try_backward(options))
@@ -714,6 +720,11 @@ pub fn try_grad<T: Element>(
 /// let [d2y] = grad(&dy, [&x], false);          // 6x
 /// assert_eq!((dy.item(), d2y.item()), (27.0, 18.0));
 /// ```
+///
+/// # Panics
+/// At the caller's line, with the error [`try_grad`] returns (an output
+/// that is not a single element or does not require grad, an input from
+/// another graph, a freed graph).
 #[track_caller]
 pub fn grad<T: Element, const N: usize>(
     output: &Var<T>,

@@ -237,7 +237,8 @@ pub fn add_size(op: &'static str, what: &str, a: usize, b: usize) -> Result<usiz
 
 /// `n` copies of `v` in a new vector, or an [`ErrorKind::Overflow`] error
 /// naming `op` when the allocator refuses the buffer (instead of aborting
-/// the process, as `vec![v; n]` does).
+/// the process, as `vec![v; n]` does). Its twin is std's `vec![v; n]`,
+/// hence the prefix, as std's `try_reserve` beside `reserve`.
 pub fn try_filled<T: Clone>(op: &'static str, n: usize, v: T) -> Result<Vec<T>> {
     let mut out = try_with_capacity(op, n)?;
     out.resize(n, v);
@@ -246,6 +247,7 @@ pub fn try_filled<T: Clone>(op: &'static str, n: usize, v: T) -> Result<Vec<T>> 
 
 /// An empty vector with room for `n` elements, or an
 /// [`ErrorKind::Overflow`] error naming `op` when the allocator refuses it.
+/// Its twin is std's `Vec::with_capacity` (which aborts), hence the prefix.
 pub fn try_with_capacity<T>(op: &'static str, n: usize) -> Result<Vec<T>> {
     let mut out = Vec::new();
     out.try_reserve_exact(n).map_err(|_| {
