@@ -69,8 +69,13 @@ pub mod prelude {
         Pool2dOptions, Size2, Transpose, VarOps, Window,
     };
     pub use chainrule_optim::{
-        Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam, AdamConfig, Adamax, AdamaxConfig,
-        Optimizer, Rmsprop, RmspropConfig, Sgd, SgdConfig,
+        clip_grad_norm, clip_grad_value, Adadelta, AdadeltaConfig, Adagrad, AdagradConfig, Adam,
+        AdamConfig, Adamax, AdamaxConfig, Asgd, AsgdConfig, ChainedLr, ClipGradNormOptions,
+        ConstantLr, CosineAnnealingLr, CosineAnnealingWarmRestarts, CyclicLr, ExponentialLr, Hyper,
+        LambdaLr, Lbfgs, LbfgsConfig, LineSearchFn, LinearLr, MultiStepLr, MultiplicativeLr, Nadam,
+        NadamConfig, OneCycleLr, Optimizer, OptimizerConfig, PlateauConfig, PolynomialLr, Radam,
+        RadamConfig, ReduceLrOnPlateau, Rmsprop, RmspropConfig, Rprop, RpropConfig, Schedule,
+        Scheduler, SequentialLr, Sgd, SgdConfig, StepLr,
     };
     pub use chainrule_tape::{
         grad, gradcheck, gradgradcheck, no_grad, try_grad, BackwardContext, BackwardOptions,
