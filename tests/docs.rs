@@ -3,9 +3,12 @@
 //! intra-doc link (shape notation such as `[C]` read as a link), a link to a
 //! private item or a bad code block fails the README's test command.
 //!
-//! The nested cargo builds into `target/doc-check`, a target directory of its
-//! own, so it never waits for the lock the outer `cargo test` holds on
-//! `target/`, and later runs reuse its artifacts.
+//! The nested cargo builds into `doc-check` under the outer build's
+//! `CARGO_TARGET_TMPDIR` (inside whatever target directory the outer run
+//! uses), a target directory of its own, so it never waits for the lock the
+//! outer `cargo test` holds, and later runs reuse its artifacts. `--locked`
+//! keeps it from rewriting `Cargo.lock`; colours are off so every diagnostic
+//! line starts with its level.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -21,12 +24,17 @@ fn workspace_docs_build_without_warnings() {
             "--no-deps",
             "--workspace",
             "--offline",
+            "--locked",
             "--keep-going",
         ])
         .current_dir(&root)
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("CARGO_ENCODED_RUSTDOCFLAGS")
-        .env("CARGO_TARGET_DIR", root.join("target/doc-check"))
+        .env(
+            "CARGO_TARGET_DIR",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("doc-check"),
+        )
+        .env("CARGO_TERM_COLOR", "never")
         .env("RUSTDOCFLAGS", "-D warnings")
         .output()
         .expect("cargo runs");

@@ -5,13 +5,13 @@
 //!
 //! The scratch project lives in a temporary directory with its own
 //! `[workspace]` and a copy of this workspace's `Cargo.lock` (so it resolves
-//! the same versions, offline). Its build goes to `target/packaging-check`: a
+//! the same versions, offline). Its build goes to `packaging-check` in `CARGO_TARGET_TMPDIR`: a
 //! target directory of its own, so the nested cargo never waits for the lock
-//! the outer `cargo test` holds on `target/`, and later runs reuse its
+//! the outer `cargo test` holds, and later runs reuse its
 //! artifacts.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The program's dependencies (crates/cli and crates/train): none may reach a
@@ -61,8 +61,16 @@ fn cargo() -> Command {
     cmd.env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTDOCFLAGS");
+        .env_remove("CARGO_ENCODED_RUSTDOCFLAGS")
+        .env("CARGO_TERM_COLOR", "never");
     cmd
+}
+
+/// The nested build's own target directory, inside the outer run's target
+/// directory (`CARGO_TARGET_TMPDIR`), so it never waits for the outer lock
+/// and later runs reuse its artifacts.
+fn packaging_target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("packaging-check")
 }
 
 /// A scratch project in a temporary directory, removed on drop.
@@ -104,10 +112,7 @@ impl Scratch {
         cargo()
             .args(args)
             .current_dir(&self.dir)
-            .env(
-                "CARGO_TARGET_DIR",
-                workspace_root().join("target/packaging-check"),
-            )
+            .env("CARGO_TARGET_DIR", packaging_target_dir())
             .output()
             .expect("cargo runs")
     }
@@ -216,6 +221,6 @@ fn library_alone_builds() {
     eprintln!(
         "scratch project checked in {:.1} s ({})",
         started.elapsed().as_secs_f64(),
-        Path::new("target/packaging-check").display()
+        packaging_target_dir().display()
     );
 }

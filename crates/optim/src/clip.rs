@@ -95,7 +95,15 @@ pub fn clip_grad_norm<T: Element>(
             format!("the total norm of order {norm_type} of the gradients is {total}; gradients left unchanged"),
         ));
     }
-    let coef = T::from_f64((max_norm / (total + 1e-6)).min(1.0));
+    // PyTorch clamps with `torch.clamp(coef, max=1.0)`, which keeps a NaN
+    // (a NaN norm makes every gradient NaN); `f64::min` would return 1.0
+    // and leave the gradients silently unchanged.
+    let ratio = max_norm / (total + 1e-6);
+    let coef = T::from_f64(if ratio.is_nan() {
+        ratio
+    } else {
+        ratio.min(1.0)
+    });
     for (p, mut g) in grads {
         for v in g.data_mut() {
             *v = *v * coef;

@@ -139,12 +139,14 @@ pub trait Optimizer<T: Element> {
             .unwrap_or(f64::NAN)
     }
 
-    /// Sets the learning rate of every group (groups that reject it, as a
-    /// negative rate, keep theirs).
-    fn set_lr(&mut self, lr: f64) {
+    /// Sets the learning rate of every group. A rate the optimizer refuses
+    /// (negative, NaN) is an error and changes no group: every group checks
+    /// `lr` by the same rule, so the first refuses it.
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
         for g in 0..self.num_groups() {
-            let _ = self.set_hyperparameter(g, "lr", Hyper::F64(lr));
+            self.set_hyperparameter(g, "lr", Hyper::F64(lr))?;
         }
+        Ok(())
     }
 }
 

@@ -136,7 +136,20 @@ pub struct Scheduler<S: Schedule> {
 impl<S: Schedule> Scheduler<S> {
     /// Records each group's current rate as its initial rate and applies the
     /// schedule's rate for t = 0.
+    ///
+    /// # Panics
+    ///
+    /// If the optimizer refuses the rate (or momentum) for t = 0, as
+    /// [`Scheduler::try_new`] reports it.
+    #[track_caller]
     pub fn new<T: Element>(opt: &mut dyn Optimizer<T>, schedule: S) -> Self {
+        Self::try_new(opt, schedule).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Scheduler::new`], with an error if the optimizer refuses the rate
+    /// or momentum the schedule gives for t = 0 (a negative or NaN rate, β1
+    /// outside [0, 1)).
+    pub fn try_new<T: Element>(opt: &mut dyn Optimizer<T>, schedule: S) -> Result<Self> {
         let base_lrs: Vec<f64> = (0..opt.num_groups())
             .map(|g| {
                 opt.hyperparameter(g, "lr")
@@ -151,11 +164,14 @@ impl<S: Schedule> Scheduler<S> {
             last_epoch: 0,
             last_lrs: Vec::new(),
         };
-        s.apply(opt);
-        s
+        s.apply(opt)?;
+        Ok(s)
     }
 
-    fn apply<T: Element>(&mut self, opt: &mut dyn Optimizer<T>) {
+    /// Writes the schedule's rates (and momenta) for `last_epoch` into
+    /// `opt`. A value the optimizer's checks refuse is an error naming the
+    /// group and key; groups before it already hold their new values.
+    fn apply<T: Element>(&mut self, opt: &mut dyn Optimizer<T>) -> Result<()> {
         self.last_lrs = self
             .base_lrs
             .iter()
@@ -163,17 +179,31 @@ impl<S: Schedule> Scheduler<S> {
             .map(|(i, &b)| self.schedule.group_lr(i, b, self.last_epoch))
             .collect();
         for (i, &lr) in self.last_lrs.iter().enumerate() {
-            let _ = opt.set_hyperparameter(i, "lr", Hyper::F64(lr));
+            opt.set_hyperparameter(i, "lr", Hyper::F64(lr))?;
             if let Some(m) = self.schedule.group_momentum(i, self.last_epoch) {
-                set_momentum(opt, i, m);
+                set_momentum(opt, i, m)?;
             }
         }
+        Ok(())
     }
 
     /// Advances one step and writes the new rates into `opt`.
+    ///
+    /// # Panics
+    ///
+    /// If the optimizer refuses a rate or momentum, as
+    /// [`Scheduler::try_step`] reports it.
+    #[track_caller]
     pub fn step<T: Element>(&mut self, opt: &mut dyn Optimizer<T>) {
+        self.try_step(opt).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Advances one step and writes the new rates into `opt`; a rate or
+    /// momentum the optimizer's checks refuse (a custom schedule's negative
+    /// or NaN rate, a cycled β1 of 1) is an error, never silently dropped.
+    pub fn try_step<T: Element>(&mut self, opt: &mut dyn Optimizer<T>) -> Result<()> {
         self.last_epoch += 1;
-        self.apply(opt);
+        self.apply(opt)
     }
 
     /// The rates set by the last step, one per group.
@@ -217,19 +247,21 @@ impl<S: Schedule> Scheduler<S> {
             ));
         }
         (self.last_epoch, self.base_lrs) = (last_epoch, base_lrs);
-        self.apply(opt);
-        Ok(())
+        self.apply(opt)
     }
 }
 
 /// Sets group `group`'s momentum as PyTorch's cycling schedulers do:
 /// `momentum` where the optimizer has one (SGD, RMSprop), else β1 of
-/// `betas` (Adam-like optimizers); neither: nothing changes.
-fn set_momentum<T: Element>(opt: &mut dyn Optimizer<T>, group: usize, m: f64) {
+/// `betas` (Adam-like optimizers); neither: nothing changes. A value the
+/// optimizer refuses is its error.
+fn set_momentum<T: Element>(opt: &mut dyn Optimizer<T>, group: usize, m: f64) -> Result<()> {
     if opt.hyperparameter(group, "momentum").is_ok() {
-        let _ = opt.set_hyperparameter(group, "momentum", Hyper::F64(m));
+        opt.set_hyperparameter(group, "momentum", Hyper::F64(m))
     } else if let Ok(Hyper::Pair(_, beta2)) = opt.hyperparameter(group, "betas") {
-        let _ = opt.set_hyperparameter(group, "betas", Hyper::Pair(m, beta2));
+        opt.set_hyperparameter(group, "betas", Hyper::Pair(m, beta2))
+    } else {
+        Ok(())
     }
 }
 

@@ -135,3 +135,20 @@ fn norm(p: f64) -> ClipGradNormOptions {
         ..Default::default()
     }
 }
+
+/// A NaN among the gradients makes the norm NaN, and PyTorch's
+/// `clip_grad_norm_` (error_if_nonfinite=False) then makes every gradient
+/// NaN (`torch.clamp(nan, max=1.0)` is NaN; checked with torch 2.15:
+/// grads [1, nan] and [3] become [nan, nan] and [nan]). Before, `f64::min`
+/// turned the NaN coefficient into 1 and left the finite gradient at 3.
+#[test]
+fn a_nan_norm_makes_every_gradient_nan_as_pytorch() {
+    let a = Parameter::new(Tensor::<f64>::zeros([2]));
+    let b = Parameter::new(Tensor::<f64>::zeros([1]));
+    a.set_grad(Some(Tensor::from_vec([2], vec![1.0, f64::NAN])));
+    b.set_grad(Some(Tensor::from_vec([1], vec![3.0])));
+    let norm = clip_grad_norm(&[a.clone(), b.clone()], 1.0, ClipGradNormOptions::default())
+        .expect("error_if_nonfinite is off");
+    assert!(norm.is_nan());
+    assert!(b.grad().unwrap().item().is_nan(), "{:?}", b.grad());
+}

@@ -214,7 +214,7 @@ fn hyperparameters_are_readable_and_settable_by_name() {
     opt.set_hyperparameter(0, "betas", Hyper::Pair(0.85, 0.999))
         .unwrap();
     assert_eq!(opt.groups()[0].config.betas, (0.85, 0.999));
-    opt.set_lr(0.5);
+    opt.set_lr(0.5).unwrap();
     assert_eq!(opt.lr(), 0.5);
     let e = opt
         .set_hyperparameter(0, "momentum", Hyper::F64(0.9))

@@ -436,7 +436,7 @@ impl Trainer {
         let tally = self.train_epoch(epoch, model, opt, scheduler.as_deref_mut(), train, rng)?;
         if c.schedule_step == ScheduleStep::PerEpoch {
             if let Some(s) = scheduler {
-                s.step(opt);
+                s.try_step(opt)?;
             }
         }
         model.eval();
@@ -487,7 +487,7 @@ impl Trainer {
             })?;
             if c.schedule_step == ScheduleStep::PerBatch {
                 if let Some(s) = scheduler.as_deref_mut() {
-                    s.step(opt);
+                    s.try_step(opt)?;
                 }
             }
             tally.correct += correct;

@@ -299,7 +299,7 @@ fn a_wrongly_typed_key_is_an_error_naming_it() {
 /// The committed file was written by the trainer before issue 16 reshaped
 /// it (commit f3a6133): it is the old code's output, and must keep loading.
 #[test]
-#[ignore]
+#[ignore = "fixture generator: run by hand only when checkpoint format 2 must be rewritten"]
 fn write_fixture() {
     let out = scratch("write");
     run(Some(out.clone()), 2, false);

@@ -515,8 +515,8 @@ fn classify(out: &mut String, h: &nalgebra::DMatrix<f64>, gradient: &[f64]) -> S
     let n = h.nrows();
     let matrix = Tensor::from_vec([n, n], (0..n * n).map(|k| h[(k / n, k % n)]).collect());
     // Ascending; the matrix is finite here, so only non-convergence can fail.
-    let eig = match eigh(&matrix) {
-        Ok(eigen) => eigen.eigenvalues.to_vec(),
+    let (eig, tol) = match eigh(&matrix) {
+        Ok(eigen) => (eigen.eigenvalues.to_vec(), eigen.zero_tolerance()),
         Err(e) => {
             let _ = writeln!(out, "Eigenvalues: undefined");
             return format!("undefined: {}", e.message);
@@ -524,8 +524,8 @@ fn classify(out: &mut String, h: &nalgebra::DMatrix<f64>, gradient: &[f64]) -> S
     };
     let listed: Vec<String> = eig.iter().map(|v| format!("{v:.6}")).collect();
     let _ = writeln!(out, "Eigenvalues: {}", listed.join(", "));
-    let largest = eig.iter().fold(1.0f64, |m, v| m.max(v.abs()));
-    let tol = 1e-9 * largest;
+    // The library's rule for a zero eigenvalue (n·ε·max|λ|), so `explain`
+    // and `SymmetricEigen::is_positive_definite` give the same verdict.
     let pos = eig.iter().filter(|&&v| v > tol).count();
     let neg = eig.iter().filter(|&&v| v < -tol).count();
     let curvature = if pos == n {
