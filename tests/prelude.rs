@@ -87,7 +87,12 @@ fn clipping_is_in_the_prelude_with_pytorchs_defaults() {
     let p = parameter_with_gradient();
     // ‖g‖₂ = 6 > 3: the gradient is scaled to norm 3 (up to PyTorch's
     // 1e-6 in the denominator, hence the tolerance).
-    let norm = clip_grad_norm(&[p.clone()], 3.0, ClipGradNormOptions::default()).unwrap();
+    let norm = clip_grad_norm(
+        std::slice::from_ref(&p),
+        3.0,
+        ClipGradNormOptions::default(),
+    )
+    .unwrap();
     assert_eq!(norm, 6.0);
     assert!((p.grad().unwrap().item() - 3.0).abs() < 1e-5);
 }

@@ -172,7 +172,7 @@ fn gradients_through_a_custom_module_with_shared_weights_pass_gradcheck() {
             let g = v[0].graph().expect("gradcheck's inputs are leaves");
             m.forward(&g, &v[0]).sum_all()
         },
-        &[x.clone()],
+        std::slice::from_ref(&x),
     );
     assert!(report.passed(), "{report}");
     let w0 = m.cell.weight.value();
