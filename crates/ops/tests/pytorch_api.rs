@@ -10,6 +10,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::Deserialize;
 
+mod common;
+use common::Json;
+
 fn ramp(shape: &[usize]) -> Var<f64> {
     Var::constant(Tensor::from_fn(shape, |i| i as f64))
 }
@@ -191,18 +194,6 @@ fn index_select_takes_indices_like_gather() {
     let two_d = Indices::new(vec![1, 1], vec![0]).unwrap();
     let e = x.try_index_select(0, &two_d).unwrap_err();
     assert_eq!(e.to_string(), "index_select: index must be 1-D, got [1, 1]");
-}
-
-#[derive(Deserialize)]
-struct Json {
-    shape: Vec<usize>,
-    data: Vec<f64>,
-}
-
-impl Json {
-    fn tensor(&self) -> Tensor<f64> {
-        Tensor::from_vec(&self.shape, self.data.clone())
-    }
 }
 
 #[derive(Deserialize)]

@@ -4,6 +4,9 @@
 use chainrule_ops::registry::{find, registry};
 use chainrule_tape::{try_grad, Element, GradOptions, Graph, Tensor, Var};
 use serde::Deserialize;
+
+mod common;
+use common::Json;
 use std::collections::BTreeSet;
 
 #[derive(Deserialize)]
@@ -19,18 +22,6 @@ struct Case {
     upstream: Json,
     output: Json,
     grads: Vec<Option<Json>>,
-}
-
-#[derive(Deserialize)]
-struct Json {
-    shape: Vec<usize>,
-    data: Vec<f64>,
-}
-
-impl Json {
-    fn tensor(&self) -> Tensor<f64> {
-        Tensor::from_vec(&self.shape, self.data.clone())
-    }
 }
 
 fn load_file(name: &str) -> Fixture {
