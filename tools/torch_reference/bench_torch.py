@@ -6,15 +6,22 @@
     python3 tools/torch_reference/bench_torch.py conv
     python3 tools/torch_reference/bench_torch.py mlp   # Fashion-MNIST from /usr/share/datasets/fashion-mnist
     python3 tools/torch_reference/bench_torch.py cnn
+    python3 tools/torch_reference/bench_torch.py cnn-train [--steps N]
 
-Prints one JSON line with the same keys as chainrule's. Uses 2 threads
-(torch.set_num_threads(2)), as chainrule uses the machine's 2 cores.
+Prints one JSON line with the same keys as chainrule's, and the machine's:
+cpu (model name of /proc/cpuinfo), simd (the CPU capability PyTorch's
+kernels dispatch to, torch.backends.cpu.get_cpu_capability()), gemm_path
+(the BLAS PyTorch was built with, BLAS_INFO; convolutions go through oneDNN
+when conv_path says "onednn"), threads and load_avg (the 1-minute load
+average before the workload). Uses 2 threads (torch.set_num_threads(2)), as
+chainrule uses the machine's 2 cores.
 """
 
+import argparse
 import json
 import resource
+import re
 import statistics
-import sys
 import time
 
 import torch
@@ -24,6 +31,36 @@ torch.set_num_threads(2)
 
 def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cpu_model():
+    """The first `model name` of /proc/cpuinfo, or "unknown"."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and ":" in line:
+                    return line.split(":", 1)[1].strip() or "unknown"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def load_avg():
+    """The 1-minute load average (first field of /proc/loadavg), or None."""
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def machine(load):
+    """The machine fields chainrule's `bench` prints, in PyTorch's terms."""
+    blas = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    return {"cpu": cpu_model(), "simd": torch.backends.cpu.get_cpu_capability(),
+            "gemm_path": blas.group(1) if blas else "unknown",
+            "conv_path": "onednn" if torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled else "native",
+            "threads": torch.get_num_threads(), "load_avg": load}
 
 
 def tiny():
@@ -131,8 +168,32 @@ def mlp():
     return {"workload": "mlp", "images": n, "epoch_sec": epoch, "train_loss": total / n, "test_accuracy": acc, "peak_rss_mib": peak_rss_mib()}
 
 
-def cnn():
-    """200 Adam steps (batch 64) after 5 warm-up steps of the benchmark CNN."""
+def timed_steps(model, opt, x, y, steps, label_smoothing=0.0):
+    """5 untimed then `steps` timed steps on batches of 64 from one shuffled
+    epoch (reused in turn beyond 938); returns (seconds, last loss)."""
+    order = torch.randperm(len(y))
+    n = min(steps + 5, len(y) // 64)
+    batches = [order[i * 64:(i + 1) * 64] for i in range(n)]
+
+    def step(idx):
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx], label_smoothing=label_smoothing)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for i in range(5):
+        step(batches[i % n])
+    t = time.perf_counter()
+    loss = float("nan")
+    for i in range(5, 5 + steps):
+        loss = step(batches[i % n])
+    return time.perf_counter() - t, loss
+
+
+def cnn(steps):
+    """`steps` Adam steps (batch 64) after 5 warm-up steps of the benchmark CNN.
+    median_sec is the total of the timed steps (the name matches chainrule's)."""
     torch.manual_seed(0)
     x, y = fashion("train")
     nn = torch.nn
@@ -141,25 +202,47 @@ def cnn():
         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    order = torch.randperm(len(y))
-    batches = [order[i * 64:(i + 1) * 64] for i in range(205)]
+    total, _ = timed_steps(model, opt, x, y, steps)
+    return {"workload": "cnn", "steps": steps, "median_sec": total, "peak_rss_mib": peak_rss_mib()}
 
-    def step(idx):
-        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
 
-    for idx in batches[:5]:
-        step(idx)
-    t = time.perf_counter()
-    for idx in batches[5:]:
-        step(idx)
-    return {"workload": "cnn", "steps": 200, "median_sec": time.perf_counter() - t, "peak_rss_mib": peak_rss_mib()}
+def cnn_train(steps):
+    """The twin of `chainrule bench cnn-train`: the CNN `chainrule train` builds
+    by default (chainrule_cli::models::cnn, dropout 0.3), Adam 1e-3, label
+    smoothing 0.1, batch 64, images standardized by the training set's global
+    mean and deviation, training mode; `steps` timed steps after 5 warm-up."""
+    torch.manual_seed(0)
+    x, y = fashion("train")
+    x = (x - x.mean()) / x.std(unbiased=False)
+    nn, dropout = torch.nn, 0.3
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Dropout(dropout / 2), nn.Flatten(),
+        nn.Linear(3136, 256), nn.ReLU(), nn.Dropout(dropout), nn.Linear(256, 10))
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    total, loss = timed_steps(model, opt, x, y, steps, label_smoothing=0.1)
+    return {"workload": "cnn-train", "steps": steps, "total_sec": total, "ms_per_step": total * 1e3 / steps,
+            "final_loss": loss, "peak_rss_mib": peak_rss_mib()}
+
+
+def main():
+    workloads = {"tiny": tiny, "matmul": matmul, "conv": conv, "mlp": mlp, "cnn": cnn, "cnn-train": cnn_train}
+    ap = argparse.ArgumentParser(description="PyTorch twins of `chainrule bench`")
+    ap.add_argument("workload", choices=list(workloads))
+    ap.add_argument("--steps", type=int, help="timed steps of cnn and cnn-train, >= 1 (default 200)")
+    args = ap.parse_args()
+    if args.steps is not None and (args.workload not in ("cnn", "cnn-train") or args.steps < 1):
+        ap.error("--steps takes a whole number >= 1 and applies only to cnn and cnn-train")
+    load = load_avg()
+    if args.workload in ("cnn", "cnn-train"):
+        line = workloads[args.workload](args.steps or 200)
+    else:
+        line = workloads[args.workload]()
+    line.update(machine(load))
+    print(json.dumps(line))
 
 
 if __name__ == "__main__":
-    workloads = {"tiny": tiny, "matmul": matmul, "conv": conv, "mlp": mlp, "cnn": cnn}
-    if len(sys.argv) != 2 or sys.argv[1] not in workloads:
-        sys.exit(f"usage: bench_torch.py {{{'|'.join(workloads)}}}")
-    print(json.dumps(workloads[sys.argv[1]]()))
+    main()
