@@ -272,3 +272,33 @@ fn a_backward_returning_the_wrong_number_of_gradients_is_an_error() {
         "{err}"
     );
 }
+
+/// A user's op whose backward fails.
+struct FailingBackward;
+
+impl chainrule_tape::Op<f64> for FailingBackward {
+    fn name(&self) -> &str {
+        "failing_backward"
+    }
+    fn backward(
+        &self,
+        _cx: &chainrule_tape::BackwardContext<'_, f64>,
+    ) -> chainrule_tape::Result<chainrule_tape::InputGrads<f64>> {
+        Err(chainrule_tape::Error::argument(
+            "failing_backward",
+            "refused on purpose",
+        ))
+    }
+}
+
+#[test]
+fn an_error_from_an_ops_backward_is_returned_by_backward() {
+    let g = Graph::new();
+    let x = g.leaf(s(1.0));
+    let y = Var::from_op(FailingBackward, &[&x], x.value().clone()).unwrap();
+    let z = &y * 2.0;
+    let err = z.try_backward(BackwardOptions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Argument, "{err}");
+    assert!(err.to_string().contains("refused on purpose"), "{err}");
+    assert!(x.grad().is_none(), "no gradient reaches x");
+}
