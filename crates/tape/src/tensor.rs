@@ -316,6 +316,7 @@ impl<T: Element> Tensor<T> {
     }
 
     /// `f(a, b)` for two one-element tensors of the same shape, without allocating.
+    #[inline]
     pub(crate) fn zip_single(&self, other: &Tensor<T>, f: impl Fn(T, T) -> T) -> Option<Self> {
         match (&self.data, &other.data) {
             (Storage::Single(a), Storage::Single(b)) if self.shape == other.shape => Some(Tensor {

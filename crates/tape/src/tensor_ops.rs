@@ -27,15 +27,31 @@ pub fn add_assign<T: Element>(acc: &mut Tensor<T>, g: &Tensor<T>) {
 
 impl<T: Element> Tensor<T> {
     /// `f(a, b)` elementwise with NumPy broadcasting; `op` names the caller in errors.
+    ///
+    /// One element ⊕ one element of the same shape is computed inline; the
+    /// general path is a separate function, so this common case (scalar
+    /// graphs, and every scalar backward formula) pays no large call frame.
+    #[inline]
     pub fn broadcast_zip(
         &self,
         other: &Tensor<T>,
         op: &'static str,
         f: impl Fn(T, T) -> T + Sync + Send,
     ) -> Result<Tensor<T>> {
-        if let Some(t) = self.zip_single(other, &f) {
-            return Ok(t);
+        match self.zip_single(other, &f) {
+            Some(t) => Ok(t),
+            None => self.broadcast_zip_general(other, op, f),
         }
+    }
+
+    /// [`Tensor::broadcast_zip`] for everything but one element ⊕ one element.
+    #[inline(never)]
+    fn broadcast_zip_general(
+        &self,
+        other: &Tensor<T>,
+        op: &'static str,
+        f: impl Fn(T, T) -> T + Sync + Send,
+    ) -> Result<Tensor<T>> {
         if self.shape() == other.shape() {
             return Ok(Tensor::from_parts(
                 self.shape().into(),

@@ -48,8 +48,26 @@ impl<T: Element> Var<T> {
     /// Nothing is recorded (the result is a constant) when no input requires
     /// grad or grad mode is off. Inputs from two different graphs are an error.
     #[track_caller]
+    #[inline]
     pub fn from_op(op: impl Op<T>, inputs: &[&Var<T>], value: Tensor<T>) -> Result<Var<T>> {
-        let site = if crate::anomaly::is_anomaly_enabled() {
+        // Constants in, constant out: the common case inside backward
+        // formulas, kept to a few instructions (anomaly mode checks every value).
+        let anomaly = crate::anomaly::is_anomaly_enabled();
+        if !anomaly && inputs.iter().all(|v| v.node.is_none()) {
+            return Ok(Var::constant(value));
+        }
+        Var::record(op, inputs, value, anomaly)
+    }
+
+    /// [`Var::from_op`] when an input requires grad or anomaly mode is on.
+    #[track_caller]
+    fn record(
+        op: impl Op<T>,
+        inputs: &[&Var<T>],
+        value: Tensor<T>,
+        anomaly: bool,
+    ) -> Result<Var<T>> {
+        let site = if anomaly {
             Some(anomaly_check_forward(
                 op.name(),
                 &value,

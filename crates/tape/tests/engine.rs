@@ -272,3 +272,71 @@ fn a_backward_returning_the_wrong_number_of_gradients_is_an_error() {
         "{err}"
     );
 }
+
+/// A user's op whose backward fails.
+struct FailingBackward;
+
+impl chainrule_tape::Op<f64> for FailingBackward {
+    fn name(&self) -> &str {
+        "failing_backward"
+    }
+    fn backward(
+        &self,
+        _cx: &chainrule_tape::BackwardContext<'_, f64>,
+    ) -> chainrule_tape::Result<chainrule_tape::InputGrads<f64>> {
+        Err(chainrule_tape::Error::argument(
+            "failing_backward",
+            "refused on purpose",
+        ))
+    }
+}
+
+#[test]
+fn an_error_from_an_ops_backward_is_returned_by_backward() {
+    let g = Graph::new();
+    let x = g.leaf(s(1.0));
+    let y = Var::from_op(FailingBackward, &[&x], x.value().clone()).unwrap();
+    let z = &y * 2.0;
+    let err = z.try_backward(BackwardOptions::default()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Argument, "{err}");
+    assert!(err.to_string().contains("refused on purpose"), "{err}");
+    assert!(x.grad().is_none(), "no gradient reaches x");
+}
+
+/// A user's op (the identity) whose backward passes through an infinity:
+/// 1/(1/(0·g)) = 1/∞ = 0, a finite gradient.
+struct InfinityInsideBackward;
+
+impl chainrule_tape::Op<f64> for InfinityInsideBackward {
+    fn name(&self) -> &str {
+        "infinity_inside"
+    }
+    fn backward(
+        &self,
+        cx: &chainrule_tape::BackwardContext<'_, f64>,
+    ) -> chainrule_tape::Result<chainrule_tape::InputGrads<f64>> {
+        let one = Var::scalar_constant(1.0);
+        let g = one.try_div(&one.try_div(&cx.grad.mul_scalar(0.0))?)?;
+        Ok(vec![Some(g)].into_iter().collect())
+    }
+}
+
+#[test]
+fn anomaly_mode_blames_an_infinity_made_inside_a_backward_formula() {
+    // The formula's helper ops run on constants (no create_graph); anomaly
+    // mode must still check them, though the final gradient is finite.
+    let g = Graph::new();
+    let x = g.leaf(s(2.0));
+    let y = Var::from_op(InfinityInsideBackward, &[&x], x.value().clone()).unwrap();
+    let retain = BackwardOptions {
+        retain_graph: true,
+        ..Default::default()
+    };
+    let err = chainrule_tape::detect_anomaly(|| y.try_backward(retain.clone())).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NonFinite, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("infinity_inside"), "{text}");
+    assert!(text.contains("div step"), "{text}");
+    y.backward();
+    assert_eq!(x.grad().unwrap().item(), 0.0);
+}
