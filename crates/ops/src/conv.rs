@@ -1,12 +1,17 @@
 //! Convolution over NCHW through im2col: `unfold` copies each receptive
-//! field into a column (as `torch.nn.functional.unfold`), a batched matmul
-//! (matrixmultiply) applies the filters, and `fold` (col2im) is unfold's
-//! adjoint. Unfold's backward is a fold and fold's backward an unfold, so
-//! conv1d, conv2d and conv_transpose2d, composed from them, are
-//! differentiable to any order in input, weight and bias.
+//! field into a column (as `torch.nn.functional.unfold`, per sample
+//! [N, C·k, L]), one filter bank applied to every sample's columns
+//! ([`batch_gemm`]) writes the output in place, and `fold` (col2im) is
+//! unfold's adjoint. Unfold's backward is a fold and fold's backward an
+//! unfold, and the two products are each other's backward, so conv1d,
+//! conv2d and conv_transpose2d, composed from them, are differentiable to
+//! any order in input, weight and bias.
 
-use crate::matmul::Transpose;
+mod batch_gemm;
+
 use crate::VarOps;
+use batch_gemm::shared_matmul;
+pub use batch_gemm::{BatchSumMatMul, SharedMatMul};
 use chainrule_tape::error::{Error, ErrorKind, Result};
 use chainrule_tape::shape::{fmt_shape, mul_size, try_filled, try_numel};
 use chainrule_tape::{BackwardContext, Element, InputGrads, Op, Tensor, Var};
@@ -172,12 +177,48 @@ fn for_each_run(
     }
 }
 
-/// im2col in the batched layout: x [N, C, H, W] → cols [C·k, N·L], row
-/// c·k + tap, column n·L + position, so that one GEMM covers the batch.
+/// Where the columns of [`Unfold`] (and the input of [`Fold`]) put sample
+/// n's L positions of row r = c·k + tap (k kernel taps, C·k rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColsLayout {
+    /// [C·k, N·L]: row r, columns n·L .. (n + 1)·L (one GEMM spans the batch).
+    Batched,
+    /// [N, C·k, L], PyTorch's `F.unfold`: sample n's matrix, row r.
+    PerSample,
+}
+
+impl ColsLayout {
+    /// The (sample, row) of segment `seg` (of L elements) of the columns.
+    fn sample_row(self, seg: usize, n: usize, rows: usize) -> (usize, usize) {
+        match self {
+            ColsLayout::Batched => (seg % n, seg / n),
+            ColsLayout::PerSample => (seg / rows, seg % rows),
+        }
+    }
+    /// The segment index of (sample, row): the inverse of [`Self::sample_row`].
+    fn segment(self, (sample, row): (usize, usize), n: usize, rows: usize) -> usize {
+        match self {
+            ColsLayout::Batched => row * n + sample,
+            ColsLayout::PerSample => sample * rows + row,
+        }
+    }
+    /// The columns' shape for N samples, C·k rows and L positions.
+    fn shape(self, n: usize, rows: usize, l: usize) -> Vec<usize> {
+        match self {
+            ColsLayout::Batched => vec![rows, n * l],
+            ColsLayout::PerSample => vec![n, rows, l],
+        }
+    }
+}
+
+/// im2col: x [N, C, H, W] → the columns in `layout`, segment (n, c·k + tap)
+/// holding x[n, c] read at that tap for each of the L output positions
+/// (zero where the tap falls in the padding).
 fn unfold_kernel<T: Element>(
     x: &Tensor<T>,
     win: &Window,
     out_hw: (usize, usize),
+    layout: ColsLayout,
 ) -> Result<Tensor<T>> {
     let s = x.shape();
     let (n, c, h, w) = (s[0], s[1], s[2], s[3]);
@@ -185,40 +226,40 @@ fn unfold_kernel<T: Element>(
     let l = out_hw.0 * out_hw.1;
     let mut cols = try_filled("unfold", c * k * n * l, T::zero())?;
     if cols.is_empty() {
-        return Tensor::try_from_vec([c * k, n * l], cols);
+        return Tensor::try_from_vec(layout.shape(n, c * k, l), cols);
     }
     let plane = h * w;
     let sw = win.stride.1;
     let src = x.data();
-    // One task per row (channel, tap): each writes its own N·L row.
-    cols.par_chunks_mut(n * l)
+    // One task per segment (sample, channel, tap): each writes its own L run.
+    cols.par_chunks_mut(l)
+        .with_min_len(64usize.div_ceil(l))
         .enumerate()
-        .for_each(|(row, dst_row)| {
+        .for_each(|(seg, dst)| {
+            let (sample, row) = layout.sample_row(seg, n, c * k);
             let (ch, tap) = (row / k, row % k);
-            for sample in 0..n {
-                let plane_src = &src[(sample * c + ch) * plane..(sample * c + ch + 1) * plane];
-                let dst = &mut dst_row[sample * l..(sample + 1) * l];
-                for_each_run(win, (h, w), out_hw, tap, |pos, off, count| {
-                    let d = &mut dst[pos..pos + count];
-                    if sw == 1 {
-                        d.copy_from_slice(&plane_src[off..off + count]);
-                    } else {
-                        for (d, s) in d.iter_mut().zip(plane_src[off..].iter().step_by(sw)) {
-                            *d = *s;
-                        }
+            let plane_src = &src[(sample * c + ch) * plane..(sample * c + ch + 1) * plane];
+            for_each_run(win, (h, w), out_hw, tap, |pos, off, count| {
+                let d = &mut dst[pos..pos + count];
+                if sw == 1 {
+                    d.copy_from_slice(&plane_src[off..off + count]);
+                } else {
+                    for (d, s) in d.iter_mut().zip(plane_src[off..].iter().step_by(sw)) {
+                        *d = *s;
                     }
-                });
-            }
+                }
+            });
         });
-    Tensor::try_from_vec([c * k, n * l], cols)
+    Tensor::try_from_vec(layout.shape(n, c * k, l), cols)
 }
 
-/// col2im, the adjoint of [`unfold_kernel`]: cols [C·k, N·L] → [N, C, H, W], overlaps summed.
+/// col2im, the adjoint of [`unfold_kernel`]: cols in `layout` → [N, C, H, W], overlaps summed.
 fn fold_kernel<T: Element>(
     cols: &Tensor<T>,
     win: &Window,
     (n, c, h, w): (usize, usize, usize, usize),
     out_hw: (usize, usize),
+    layout: ColsLayout,
 ) -> Result<Tensor<T>> {
     let k = win.kernel.0 * win.kernel.1;
     let l = out_hw.0 * out_hw.1;
@@ -233,8 +274,8 @@ fn fold_kernel<T: Element>(
     out.par_chunks_mut(plane).enumerate().for_each(|(p, dst)| {
         let (sample, ch) = (p / c, p % c);
         for tap in 0..k {
-            let row = &src
-                [(ch * k + tap) * n * l + sample * l..(ch * k + tap) * n * l + (sample + 1) * l];
+            let seg = layout.segment((sample, ch * k + tap), n, c * k);
+            let row = &src[seg * l..(seg + 1) * l];
             for_each_run(win, (h, w), out_hw, tap, |pos, off, count| {
                 let src = &row[pos..pos + count];
                 if sw == 1 {
@@ -253,12 +294,13 @@ fn fold_kernel<T: Element>(
     Tensor::try_from_vec([n, c, h, w], out)
 }
 
-/// im2col: [N, C, H, W] → [C·kh·kw, N·L] (L output positions per image;
-/// the batch along the columns, so one GEMM serves it).
-/// ∂/∂x = fold(G).
+/// im2col: [N, C, H, W] → [C·kh·kw, N·L] or [N, C·kh·kw, L] (`layout`;
+/// L output positions per image). ∂/∂x = fold(G).
 pub struct Unfold {
     /// Window geometry.
     pub window: Window,
+    /// Layout of the columns.
+    pub layout: ColsLayout,
 }
 impl<T: Element> Op<T> for Unfold {
     fn name(&self) -> &str {
@@ -268,18 +310,22 @@ impl<T: Element> Op<T> for Unfold {
         Some("fold(G) (col2im)".into())
     }
     fn describe(&self) -> String {
-        format!("unfold({:?})", self.window)
+        format!("unfold({:?}, {:?})", self.window, self.layout)
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
         let s = cx.input(0).shape();
-        Ok(smallvec![Some(fold(cx.grad, (s[2], s[3]), self.window)?)])
+        let g = fold_as(cx.grad, (s[2], s[3]), self.window, self.layout)?;
+        Ok(smallvec![Some(g)])
     }
 }
 
-/// col2im: [C·kh·kw, N·L] → [N, C, H, W], summing overlaps. ∂/∂cols = unfold(G).
+/// col2im: [C·kh·kw, N·L] or [N, C·kh·kw, L] (`layout`) → [N, C, H, W],
+/// summing overlaps. ∂/∂cols = unfold(G).
 pub struct Fold {
     /// Window geometry.
     pub window: Window,
+    /// Layout of the columns.
+    pub layout: ColsLayout,
 }
 impl<T: Element> Op<T> for Fold {
     fn name(&self) -> &str {
@@ -289,10 +335,14 @@ impl<T: Element> Op<T> for Fold {
         Some("unfold(G) (im2col)".into())
     }
     fn describe(&self) -> String {
-        format!("fold({:?})", self.window)
+        format!("fold({:?}, {:?})", self.window, self.layout)
     }
     fn backward(&self, cx: &BackwardContext<'_, T>) -> Result<InputGrads<T>> {
-        Ok(smallvec![Some(unfold(cx.grad, self.window)?)])
+        Ok(smallvec![Some(unfold_as(
+            cx.grad,
+            self.window,
+            self.layout
+        )?)])
     }
 }
 
@@ -306,9 +356,15 @@ fn check_rank<T: Element>(op: &'static str, x: &Var<T>, rank: usize, layout: &st
     Ok(())
 }
 
-/// [`Unfold`] (`torch.nn.functional.unfold`).
+/// [`Unfold`] to the batched layout [C·k, N·L].
 #[track_caller]
 pub(crate) fn unfold<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
+    unfold_as(x, window, ColsLayout::Batched)
+}
+
+/// [`Unfold`] to `layout` (`torch.nn.functional.unfold` for [`ColsLayout::PerSample`]).
+#[track_caller]
+fn unfold_as<T: Element>(x: &Var<T>, window: Window, layout: ColsLayout) -> Result<Var<T>> {
     check_rank("unfold", x, 4, "[N, C, H, W]")?;
     let s = x.shape();
     let out_hw = window.output_size("unfold", s[2], s[3])?;
@@ -317,23 +373,38 @@ pub(crate) fn unfold<T: Element>(x: &Var<T>, window: Window) -> Result<Var<T>> {
     let rows = mul_size("unfold", "rows C·k", s[1], k)?;
     let positions = mul_size("unfold", "columns N·L", s[0], out_hw.0 * out_hw.1)?;
     try_numel("unfold", &[rows, positions])?;
-    let v = unfold_kernel(x.value(), &window, out_hw)?;
-    Var::from_op(Unfold { window }, &[x], v)
+    let v = unfold_kernel(x.value(), &window, out_hw, layout)?;
+    Var::from_op(Unfold { window, layout }, &[x], v)
 }
 
-/// [`Fold`] to spatial size `out` (`torch.nn.functional.fold`).
+/// [`Fold`] of columns in `layout` to spatial size `out`
+/// (`torch.nn.functional.fold` for [`ColsLayout::PerSample`]).
 #[track_caller]
-pub(crate) fn fold<T: Element>(
+fn fold_as<T: Element>(
     cols: &Var<T>,
     out: (usize, usize),
     window: Window,
+    layout: ColsLayout,
 ) -> Result<Var<T>> {
-    check_rank("fold", cols, 2, "[C·kh·kw, N·L]")?;
     let k = mul_size("fold", "kernel taps", window.kernel.0, window.kernel.1)?;
     let out_hw = window.output_size("fold", out.0, out.1)?;
     let l = out_hw.0 * out_hw.1;
+    // (rows C·k, samples N, positions L) as stored.
+    let (rows, n, positions) = match layout {
+        ColsLayout::Batched => {
+            check_rank("fold", cols, 2, "[C·kh·kw, N·L]")?;
+            let s = cols.shape();
+            (s[0], s[1] / l.max(1), s[1])
+        }
+        ColsLayout::PerSample => {
+            check_rank("fold", cols, 3, "[N, C·kh·kw, L]")?;
+            let s = cols.shape();
+            (s[1], s[0], s[2])
+        }
+    };
+    let per_sample_ok = layout == ColsLayout::Batched || positions == l;
     let s = cols.shape();
-    if !s[0].is_multiple_of(k) || !s[1].is_multiple_of(l) {
+    if !rows.is_multiple_of(k) || !positions.is_multiple_of(l) || !per_sample_ok {
         return Err(Error::shape(
             "fold",
             format!(
@@ -345,10 +416,10 @@ pub(crate) fn fold<T: Element>(
             ),
         ));
     }
-    let (n, c) = (s[1] / l, s[0] / k);
+    let c = rows / k;
     try_numel("fold", &[n, c, out.0, out.1])?;
-    let v = fold_kernel(cols.value(), &window, (n, c, out.0, out.1), out_hw)?;
-    Var::from_op(Fold { window }, &[cols], v)
+    let v = fold_kernel(cols.value(), &window, (n, c, out.0, out.1), out_hw, layout)?;
+    Var::from_op(Fold { window, layout }, &[cols], v)
 }
 
 /// Settings of [`conv2d`] with PyTorch's defaults (`Default`): stride 1,
@@ -449,14 +520,11 @@ pub fn try_conv2d<T: Element>(
     let (oh, ow) = window.output_size(op, xs[2], xs[3])?;
     let k = ws[1] * ws[2] * ws[3];
     let l = oh * ow;
-    // One GEMM per group over the whole batch: [O/g, k] · [k, N·L].
-    let cols = unfold(x, window)?.try_reshape_to(&[groups, k, n * l])?;
+    // Per sample and group, out[n, j] = W[j]·cols[n, j]: [O/g, k]·[k, L],
+    // written straight into [N, O, L] (no permute).
+    let cols = unfold_as(x, window, ColsLayout::PerSample)?.try_reshape_to(&[n, groups, k, l])?;
     let filters = weight.try_reshape_to(&[groups, o / groups, k])?;
-    let mut out = filters
-        .try_matmul(&cols)?
-        .try_reshape_to(&[o, n, l])?
-        .try_permute(&[1, 0, 2])?
-        .try_reshape_to(&[n, o, oh, ow])?;
+    let mut out = shared_matmul(&filters, &cols, false, false)?.try_reshape_to(&[n, o, oh, ow])?;
     if let Some(b) = bias {
         out = add_channel_bias(op, &out, b, o)?;
     }
@@ -474,7 +542,7 @@ fn conv2d_cases() -> Vec<OpCase> {
     vec![
         case!(
             "conv2d" for [conv2d],
-            ["unfold", "matmul"],
+            ["unfold", "shared_matmul"],
             fixed(vec![
                 (vec![2, 2, 4, 4], SMALL),
                 (vec![3, 2, 3, 3], SMALL),
@@ -484,7 +552,7 @@ fn conv2d_cases() -> Vec<OpCase> {
         ),
         case!(
             "conv2d_stride_dilation_groups" for [conv2d],
-            ["unfold", "matmul"],
+            ["unfold", "shared_matmul"],
             fixed(vec![(vec![1, 4, 6, 5], SMALL), (vec![2, 2, 2, 2], SMALL)]),
             |v| {
                 let o = Conv2dOptions::default()
@@ -601,7 +669,7 @@ panicking_twin!(
 fn conv1d_cases() -> Vec<OpCase> {
     vec![case!(
         "conv1d" for [conv1d],
-        ["unfold", "matmul"],
+        ["unfold", "shared_matmul"],
         fixed(vec![
             (vec![2, 2, 7], SMALL),
             (vec![4, 1, 3], SMALL),
@@ -752,15 +820,11 @@ pub fn try_conv_transpose2d<T: Element>(
     };
     let k = ws[1] * kh * kw;
     let filters = weight.try_reshape_to(&[groups, cin / groups, k])?;
-    // x as [g, Cin/g, N·H·W]; cols[g] = W_gᵀ · x[g]: [k, Cin/g] · [Cin/g, N·H·W].
-    let x2 = x
-        .try_reshape_to(&[n, cin, h * w])?
-        .try_permute(&[1, 0, 2])?
-        .try_reshape_to(&[groups, cin / groups, n * h * w])?;
-    let cols = filters
-        .try_matmul_t(&x2, Transpose::First)?
-        .try_reshape_to(&[cout * kh * kw, n * h * w])?;
-    let mut out = fold(&cols, (ho, wo), window)?;
+    // Per sample and group, cols[n, j] = W[j]ᵀ·x[n, j]: [k, Cin/g]·[Cin/g, H·W].
+    let x2 = x.try_reshape_to(&[n, groups, cin / groups, h * w])?;
+    let cols =
+        shared_matmul(&filters, &x2, true, false)?.try_reshape_to(&[n, cout * kh * kw, h * w])?;
+    let mut out = fold_as(&cols, (ho, wo), window, ColsLayout::PerSample)?;
     if let Some(b) = bias {
         out = add_channel_bias(op, &out, b, cout)?;
     }
@@ -779,7 +843,7 @@ fn conv_transpose2d_cases() -> Vec<OpCase> {
     vec![
         case!(
             "conv_transpose2d" for [conv_transpose2d],
-            ["fold", "matmul"],
+            ["fold", "shared_matmul"],
             fixed(vec![
                 (vec![1, 2, 3, 3], SMALL),
                 (vec![2, 3, 3, 3], SMALL),
@@ -795,7 +859,7 @@ fn conv_transpose2d_cases() -> Vec<OpCase> {
         ),
         case!(
             "conv_transpose2d_groups_dilation" for [conv_transpose2d],
-            ["fold", "matmul"],
+            ["fold", "shared_matmul"],
             fixed(vec![(vec![1, 4, 3, 2], SMALL), (vec![4, 1, 2, 2], SMALL)]),
             |v| {
                 let o = ConvTranspose2dOptions::default()
