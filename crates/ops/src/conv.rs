@@ -1,7 +1,7 @@
 //! Convolution over NCHW through im2col: `unfold` copies each receptive
 //! field into a column (as `torch.nn.functional.unfold`, per sample
 //! [N, C·k, L]), one filter bank applied to every sample's columns
-//! ([`batch_gemm`]) writes the output in place, and `fold` (col2im) is
+//! (`batch_gemm`) writes the output in place, and `fold` (col2im) is
 //! unfold's adjoint. Unfold's backward is a fold and fold's backward an
 //! unfold, and the two products are each other's backward, so conv1d,
 //! conv2d and conv_transpose2d, composed from them, are differentiable to

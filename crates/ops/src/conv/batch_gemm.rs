@@ -26,7 +26,7 @@ use smallvec::smallvec;
 pub struct SharedMatMul {
     /// Read A transposed.
     pub trans_a: bool,
-    /// Read each B[n] transposed.
+    /// Read each `B[n]` transposed.
     pub trans_b: bool,
 }
 
@@ -70,9 +70,9 @@ impl<T: Element> Op<T> for SharedMatMul {
 
 /// `Z = Σ_n op(P[n])·op(Q[n])` over P [N, g, ·, ·] and Q [N, g, ·, ·] → [g, m, p].
 pub struct BatchSumMatMul {
-    /// Read each P[n] transposed.
+    /// Read each `P[n]` transposed.
     pub trans_a: bool,
-    /// Read each Q[n] transposed.
+    /// Read each `Q[n]` transposed.
     pub trans_b: bool,
 }
 
